@@ -1,0 +1,8 @@
+"""Built-in plugins: registered through the same hooks as external ones, so policy applies.
+
+Each entry is plugin name -> module (or `module:object`), exactly like an entry point.
+"""
+
+BUILTIN_PLUGINS: dict[str, str] = {
+    "runtime-cpu": "swift_core.builtin.runtime_cpu",
+}

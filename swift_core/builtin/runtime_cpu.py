@@ -1,0 +1,49 @@
+"""The CPU runtime: always available, fp32 by default, gloo for torch.distributed."""
+
+from __future__ import annotations
+
+import os
+
+from swift_core.descriptors import RuntimeDescriptor
+from swift_core.hookspecs import hookimpl
+from swift_core.runtime import HardwareRuntime
+
+
+class CpuRuntime(HardwareRuntime):
+    name = "cpu"
+    device_type = "cpu"
+    dist_backend = "gloo"
+
+    def is_available(self) -> bool:
+        return True
+
+    def device_count(self) -> int:
+        return 1
+
+    def supported_dtypes(self) -> list[str]:
+        # fp32 first: bf16 matmuls on most CPUs are emulated and slower, and fp16 is not usable
+        # for training on the CPU.
+        return ["float32", "bfloat16"]
+
+    def configure(self) -> None:
+        """Share the cores among local workers; oversubscribed threads cut speed sharply on small CPUs."""
+        import torch
+
+        threads = os.environ.get("OMP_NUM_THREADS", "")
+        if threads.isdigit():
+            torch.set_num_threads(int(threads))
+            return
+        workers = int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1)
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(1, workers)))
+
+
+@hookimpl
+def register_runtimes(register):
+    register(
+        RuntimeDescriptor(
+            name="cpu",
+            description="The CPU: always available; fp32 training, gloo for distributed runs",
+            factory="swift_core.builtin.runtime_cpu:CpuRuntime",
+            priority=0,
+        )
+    )

@@ -1,0 +1,34 @@
+"""Turn an arguments dataclass into a click command.
+
+The command takes `[CONFIG.yaml] --name value ...`, parsed by `swift_core.config.parse_arguments`
+with one set of rules for flags and config files, and generates `--help` from the dataclass.
+Plugins use it too, so their commands behave like the core's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from swift_core.config.arguments import format_help, parse_arguments
+
+
+def dataclass_command(name: str, args_cls: type, run: Callable[[Any], Any], summary: str) -> click.Command:
+    def callback(argv: tuple[str, ...]) -> Any:
+        ctx = click.get_current_context()
+        if any(a in ("-h", "--help") for a in argv):
+            click.echo(format_help(args_cls, prog=ctx.command_path, summary=summary), nl=False)
+            ctx.exit(0)
+        return run(parse_arguments(args_cls, list(argv)))
+
+    return click.Command(
+        name,
+        callback=callback,
+        params=[click.Argument(["argv"], nargs=-1, type=click.UNPROCESSED)],
+        help=summary,
+        short_help=summary,
+        add_help_option=False,
+        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    )

@@ -1,0 +1,245 @@
+"""Dataclass-based arguments shared by all commands.
+
+Each command declares its arguments as a dataclass; `parse_arguments` fills it from an optional
+YAML/JSON config file (the first positional argument) and then `--flag value` overrides, the
+same way for every command. ms-swift's spellings are accepted as aliases so that users can bring
+their scripts over. Written here rather than with click options because the argument sets are
+large, shared between commands, and must also be readable from config files with one set of
+rules and one set of error messages.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import MISSING, Field
+from typing import Any, Literal, TypeVar, Union, get_args, get_origin
+
+from swift_core.config.files import is_config_path, load_config_file
+from swift_core.errors import SwiftError, nearest
+
+T = TypeVar("T")
+
+_TRUE = {"true", "1", "yes", "y", "on"}
+_FALSE = {"false", "0", "no", "n", "off"}
+_NONE = {"none", "null"}
+
+
+def arg(default: Any = MISSING, *, help: str = "", aliases: tuple[str, ...] = (), **kwargs: Any) -> Any:
+    """A dataclass field with a help text and alternative spellings."""
+    metadata = {"help": help, "aliases": tuple(aliases)}
+    if isinstance(default, (list, dict, set)):
+        value = default
+        return dataclasses.field(default_factory=lambda: type(value)(value), metadata=metadata, **kwargs)
+    return dataclasses.field(default=default, metadata=metadata, **kwargs)
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _unwrap_optional(tp: Any) -> tuple[Any, bool]:
+    if get_origin(tp) in (Union, types.UnionType):
+        inner = [a for a in get_args(tp) if a is not type(None)]
+        if len(inner) == 1 and len(get_args(tp)) == 2:
+            return inner[0], True
+    return tp, False
+
+
+def _is_list(tp: Any) -> bool:
+    return get_origin(_unwrap_optional(tp)[0]) in (list, tuple)
+
+
+def _type_name(tp: Any) -> str:
+    tp, optional = _unwrap_optional(tp)
+    if get_origin(tp) is Literal:
+        name = "{" + ",".join(str(a) for a in get_args(tp)) + "}"
+    elif get_origin(tp) in (list, tuple):
+        name = f"{_type_name(get_args(tp)[0])}..."
+    else:
+        name = getattr(tp, "__name__", str(tp)).upper()
+    return name
+
+
+def _convert_scalar(value: Any, tp: Any, where: str) -> Any:
+    tp, optional = _unwrap_optional(tp)
+    if isinstance(value, str) and value.strip().lower() in _NONE and (optional or tp is Any):
+        return None
+    if value is None:
+        if optional:
+            return None
+        raise SwiftError(f"{where}: a value is required")
+    if tp is Any:
+        return value
+    if get_origin(tp) is Literal:
+        choices = get_args(tp)
+        for choice in choices:
+            if str(choice) == str(value):
+                return choice
+        raise SwiftError(f"{where}: {value!r} is not one of {', '.join(map(str, choices))}")
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        raise SwiftError(f"{where}: expected true or false, got {value!r}")
+    if tp is int:
+        if isinstance(value, bool):
+            raise SwiftError(f"{where}: expected an integer, got {value!r}")
+        if isinstance(value, int):
+            return value
+        try:
+            f = float(str(value))
+        except ValueError:
+            raise SwiftError(f"{where}: expected an integer, got {value!r}") from None
+        if not f.is_integer():
+            raise SwiftError(f"{where}: expected an integer, got {value!r}")
+        return int(f)
+    if tp is float:
+        if isinstance(value, bool):
+            raise SwiftError(f"{where}: expected a number, got {value!r}")
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise SwiftError(f"{where}: expected a number, got {value!r}") from None
+    if tp is str:
+        if isinstance(value, (dict, list)):
+            raise SwiftError(f"{where}: expected a string, got {type(value).__name__}")
+        return str(value)
+    if tp is dict or get_origin(tp) is dict:
+        if isinstance(value, dict):
+            return value
+        raise SwiftError(f"{where}: expected a mapping, got {value!r}")
+    return value
+
+
+def _convert(value: Any, tp: Any, where: str) -> Any:
+    inner, optional = _unwrap_optional(tp)
+    if get_origin(inner) in (list, tuple):
+        if value is None and optional:
+            return None
+        items = value if isinstance(value, (list, tuple)) else [value]
+        elem = get_args(inner)[0] if get_args(inner) else Any
+        converted = [_convert_scalar(v, elem, where) for v in items]
+        return converted if get_origin(inner) is list else tuple(converted)
+    return _convert_scalar(value, tp, where)
+
+
+class _Spec:
+    """Names and aliases of one arguments dataclass."""
+
+    def __init__(self, cls: type):
+        if not dataclasses.is_dataclass(cls):
+            raise TypeError(f"{cls!r} is not a dataclass")
+        self.cls = cls
+        self.hints = _hints(cls)
+        self.fields: dict[str, Field[Any]] = {f.name: f for f in dataclasses.fields(cls) if f.init}
+        self.lookup: dict[str, str] = {}
+        for f in self.fields.values():
+            for key in (f.name, *f.metadata.get("aliases", ())):
+                self.lookup[key] = f.name
+                self.lookup[key.replace("_", "-")] = f.name
+
+    def resolve(self, key: str, where: str) -> str:
+        name = self.lookup.get(key)
+        if name is None:
+            close = nearest(key, [k for k in self.lookup if "-" not in k])
+            hint = f"; did you mean {'--' if where == 'command line' else ''}{close[0]}?" if close else ""
+            shown = f"--{key}" if where == "command line" else repr(key)
+            raise SwiftError(f"unknown argument {shown} ({where}){hint} See --help for the list.")
+        return name
+
+
+def _split_cli(argv: list[str], spec: _Spec) -> tuple[str | None, dict[str, Any]]:
+    config_path = None
+    values: dict[str, Any] = {}
+    i = 0
+    if argv and is_config_path(argv[0]):
+        config_path, i = argv[0], 1
+    while i < len(argv):
+        token = argv[i]
+        if not token.startswith("--") or token == "--":
+            raise SwiftError(f"unexpected argument {token!r}; arguments are given as --name value")
+        key, eq, inline = token[2:].partition("=")
+        name = spec.resolve(key, "command line")
+        tp = spec.hints[name]
+        i += 1
+        if eq:
+            raw: list[str] = [inline]
+        else:
+            raw = []
+            while i < len(argv) and not argv[i].startswith("--"):
+                raw.append(argv[i])
+                i += 1
+        if _is_list(tp):
+            if len(raw) == 1 and "," in raw[0] and not raw[0].startswith(("{", "[")):
+                raw = [part for part in raw[0].split(",") if part]
+            values[name] = raw
+        elif not raw:
+            if _unwrap_optional(tp)[0] is bool:
+                values[name] = "true"
+            else:
+                raise SwiftError(f"--{key} needs a value")
+        elif len(raw) > 1:
+            raise SwiftError(f"--{key} takes one value, got {len(raw)}: {' '.join(raw)}")
+        else:
+            values[name] = raw[0]
+    return config_path, values
+
+
+def parse_arguments(cls: type[T], argv: list[str]) -> T:
+    """Build `cls` from `[config.yaml] --name value ...`: file first, flags override."""
+    spec = _Spec(cls)
+    config_path, cli_values = _split_cli(list(argv), spec)
+    merged: dict[str, tuple[Any, str]] = {}
+    if config_path is not None:
+        where = f"config file {config_path}"
+        for key, value in load_config_file(config_path).items():
+            merged[spec.resolve(str(key), where)] = (value, f"{where}, key {key!r}")
+    for name, value in cli_values.items():
+        merged[name] = (value, f"--{name}")
+    kwargs = {name: _convert(value, spec.hints[name], where) for name, (value, where) in merged.items()}
+    missing = [
+        n for n, f in spec.fields.items() if n not in kwargs and f.default is MISSING and f.default_factory is MISSING
+    ]
+    if missing:
+        raise SwiftError(f"missing required argument(s): {', '.join('--' + m for m in missing)}")
+    try:
+        return cls(**kwargs)
+    except (ValueError, TypeError) as exc:
+        if isinstance(exc, SwiftError):
+            raise
+        raise SwiftError(str(exc)) from None
+
+
+def format_help(cls: type, *, prog: str, summary: str = "") -> str:
+    """The `--help` text of a dataclass command, generated from its fields."""
+    spec = _Spec(cls)
+    lines = [f"Usage: {prog} [CONFIG.yaml|.json] [--name value ...]", ""]
+    if summary:
+        lines += [summary, ""]
+    lines.append("A config file gives defaults; flags given after it override it.")
+    lines += ["", "Arguments:"]
+    for name, f in spec.fields.items():
+        if f.default is not MISSING:
+            default = f.default
+        elif f.default_factory is not MISSING:
+            default = f.default_factory()
+        else:
+            default = "(required)"
+        aliases = [a for a in f.metadata.get("aliases", ())]
+        head = f"  --{name} {_type_name(spec.hints[name])}"
+        text = f.metadata.get("help", "")
+        extra = f" [default: {default}]" + (f" [aliases: {', '.join('--' + a for a in aliases)}]" if aliases else "")
+        lines.append(head)
+        lines.append(f"      {text}{extra}".rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def as_dict(args: Any) -> dict[str, Any]:
+    """The resolved arguments as plain data (written next to checkpoints as args.json)."""
+    return dataclasses.asdict(args)

@@ -1,0 +1,184 @@
+"""Descriptors: what a plugin registers.
+
+A descriptor is a frozen record of a capability: its name, a one-line description, the packages
+it needs and a lazy factory path (`"package.module:attr"`). The factory is imported only when
+the capability is selected, so start-up stays fast and works where the heavy library is absent.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field, replace
+from importlib import metadata
+from typing import Any
+
+from packaging.requirements import InvalidRequirement, Requirement
+
+from swift_core.errors import CapabilityLoadError
+
+
+@dataclass(frozen=True, kw_only=True)
+class Descriptor:
+    """The common part of every registered capability."""
+
+    name: str
+    description: str = ""
+    factory: str = ""
+    requires: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()
+    # Filled in by the registry from the plugin that registered it.
+    plugin: str = ""
+    distribution: str = ""
+
+    kind_label = "capability"
+
+    def __post_init__(self) -> None:
+        if not self.name or not isinstance(self.name, str):
+            raise ValueError(f"a {self.kind_label} needs a non-empty string name, got {self.name!r}")
+        if self.factory and ":" not in self.factory:
+            raise ValueError(
+                f"{self.kind_label} {self.name!r}: factory must be 'module:attr', got {self.factory!r}"
+            )
+        for field_name in ("requires", "aliases"):
+            value = getattr(self, field_name)
+            if isinstance(value, str):
+                object.__setattr__(self, field_name, (value,))
+            else:
+                object.__setattr__(self, field_name, tuple(value))
+
+    def with_origin(self, plugin: str, distribution: str) -> Descriptor:
+        return replace(self, plugin=plugin, distribution=distribution)
+
+    def missing_requirements(self) -> list[str]:
+        """Requirements not satisfied by the installed distributions."""
+        missing = []
+        for text in self.requires:
+            try:
+                req = Requirement(text)
+            except InvalidRequirement:
+                missing.append(text)
+                continue
+            try:
+                installed = metadata.version(req.name)
+            except metadata.PackageNotFoundError:
+                missing.append(text)
+                continue
+            if req.specifier and not req.specifier.contains(installed, prereleases=True):
+                missing.append(f"{text} (installed: {installed})")
+        return missing
+
+    def load(self) -> Any:
+        """Import and return the factory; errors name the plugin and the path."""
+        origin = f"plugin {self.plugin!r}" + (f" ({self.distribution})" if self.distribution else "")
+        if not self.factory:
+            raise CapabilityLoadError(f"{self.kind_label} {self.name!r} from {origin} has no factory")
+        missing = self.missing_requirements()
+        if missing:
+            raise CapabilityLoadError(
+                f"{self.kind_label} {self.name!r} from {origin} needs {', '.join(missing)}; "
+                f"install with: pip install {' '.join(repr(m.split(' (')[0]) for m in missing)}"
+            )
+        module_name, _, attr_path = self.factory.partition(":")
+        try:
+            obj: Any = importlib.import_module(module_name)
+            for part in attr_path.split("."):
+                obj = getattr(obj, part)
+        except Exception as exc:  # any import-time failure is the plugin's, reported as such
+            raise CapabilityLoadError(
+                f"{self.kind_label} {self.name!r} from {origin}: cannot import factory "
+                f"{self.factory!r}: {type(exc).__name__}: {exc}"
+            ) from exc
+        return obj
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelFamily(Descriptor):
+    """A family of models sharing an architecture, template and LoRA targets."""
+
+    architectures: tuple[str, ...] = ()
+    model_types: tuple[str, ...] = ()
+    hf_ids: tuple[str, ...] = ()
+    ms_ids: tuple[str, ...] = ()
+    template: str = ""
+    lora_target_modules: tuple[str, ...] = ()
+    all_linear_modules: tuple[str, ...] = ()
+    modality: str = "text"
+    min_transformers: str = ""
+    kind_label = "model family"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TemplateDescriptor(Descriptor):
+    kind_label = "template"
+
+
+@dataclass(frozen=True, kw_only=True)
+class DatasetDescriptor(Descriptor):
+    hf_id: str = ""
+    ms_id: str = ""
+    path: str = ""
+    kind_label = "dataset"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TunerDescriptor(Descriptor):
+    kind_label = "tuner"
+
+
+@dataclass(frozen=True, kw_only=True)
+class AlignmentLossDescriptor(Descriptor):
+    """The trainer reads `needs_reference` and `paired`, never the loss's name."""
+
+    needs_reference: bool = True
+    paired: bool = True
+    kind_label = "alignment loss"
+
+
+@dataclass(frozen=True, kw_only=True)
+class QuantizerDescriptor(Descriptor):
+    load_time: bool = False
+    export_time: bool = False
+    kind_label = "quantizer"
+
+
+@dataclass(frozen=True, kw_only=True)
+class EngineDescriptor(Descriptor):
+    kind_label = "engine"
+
+
+@dataclass(frozen=True, kw_only=True)
+class RuntimeDescriptor(Descriptor):
+    """`priority` orders runtimes for `--device auto`: the highest available one wins."""
+
+    priority: int = 0
+    kind_label = "runtime"
+
+
+@dataclass(frozen=True, kw_only=True)
+class StrategyDescriptor(Descriptor):
+    kind_label = "strategy"
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One registry: its name, the hook that fills it and the descriptor type it holds."""
+
+    name: str
+    hook: str
+    descriptor: type[Descriptor] = field(default=Descriptor)
+
+
+KINDS: dict[str, Kind] = {
+    k.name: k
+    for k in (
+        Kind("model_families", "register_model_families", ModelFamily),
+        Kind("templates", "register_templates", TemplateDescriptor),
+        Kind("datasets", "register_datasets", DatasetDescriptor),
+        Kind("tuners", "register_tuners", TunerDescriptor),
+        Kind("alignment_losses", "register_alignment_losses", AlignmentLossDescriptor),
+        Kind("quantizers", "register_quantizers", QuantizerDescriptor),
+        Kind("engines", "register_engines", EngineDescriptor),
+        Kind("runtimes", "register_runtimes", RuntimeDescriptor),
+        Kind("strategies", "register_strategies", StrategyDescriptor),
+    )
+}
