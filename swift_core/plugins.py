@@ -68,7 +68,9 @@ def builtin_sources() -> list[PluginSource]:
     from swift_core import __version__
     from swift_core.builtin import BUILTIN_PLUGINS
 
-    return [PluginSource(n, v, CORE_DISTRIBUTION, __version__, builtin=True) for n, v in BUILTIN_PLUGINS.items()]
+    return [
+        PluginSource(n, v, CORE_DISTRIBUTION, __version__, builtin=True) for n, v in BUILTIN_PLUGINS.items()
+    ]
 
 
 def entry_point_sources() -> list[PluginSource]:
@@ -122,8 +124,9 @@ class PluginManager:
             info = PluginInfo(src.name, src.distribution, src.version, src.value, src.builtin)
             if src.name in self.plugins:
                 other = self.plugins[src.name]
-                info.status, info.reason = "failed", (
-                    f"plugin name {src.name!r} is already used by {other.distribution or other.module}"
+                info.status, info.reason = (
+                    "failed",
+                    (f"plugin name {src.name!r} is already used by {other.distribution or other.module}"),
                 )
                 self.plugins[f"{src.name} ({src.distribution or src.value})"] = info
                 continue
@@ -137,7 +140,9 @@ class PluginManager:
                 self.pm.register(obj, name=src.name)
             except Exception as exc:  # a broken plugin is reported and skipped
                 info.status, info.reason = "failed", f"{type(exc).__name__}: {exc}"
-                self._warn(f"plugin {src.name!r} ({src.distribution or src.value}) failed to load: {info.reason}")
+                self._warn(
+                    f"plugin {src.name!r} ({src.distribution or src.value}) failed to load: {info.reason}"
+                )
                 continue
             info.status = "loaded"
             info.hooks = sorted(impl.name for impl in self._hookcallers_of(src.name))
@@ -158,7 +163,9 @@ class PluginManager:
                     continue
                 collected: list[Any] = []
 
-                def register(descriptor: Any = None, /, _kind=kind, _collected=collected, **kwargs: Any) -> None:
+                def register(
+                    descriptor: Any = None, /, _kind=kind, _collected=collected, **kwargs: Any
+                ) -> None:
                     if descriptor is None:
                         descriptor = _kind.descriptor(**kwargs)
                     _collected.append(descriptor)
@@ -224,7 +231,9 @@ _MANAGER_KEY: tuple[str, ...] | None = None
 
 
 def _env_key() -> tuple[str, ...]:
-    return tuple(os.environ.get(k, "\0") for k in ("SWIFT_POLICY", "SWIFT_LOAD_PLUGINS", "SWIFT_DISABLE_PLUGINS"))
+    return tuple(
+        os.environ.get(k, "\0") for k in ("SWIFT_POLICY", "SWIFT_LOAD_PLUGINS", "SWIFT_DISABLE_PLUGINS")
+    )
 
 
 def get_plugin_manager() -> PluginManager:

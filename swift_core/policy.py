@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import tomllib
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
@@ -41,7 +41,8 @@ def _normalize(name: str) -> str:
 
 def _line_of(text: str, needle: str) -> int:
     """1-based line of the first line that starts with `needle` (for error messages)."""
-    pattern = re.compile(rf"^\s*[\"']?{re.escape(needle)}[\"']?\s*=", re.MULTILINE)
+    key = re.escape(needle)
+    pattern = re.compile(rf"^[ \t]*(?:[\"']?{key}[\"']?[ \t]*=|\[[ \t]*{key}[ \t]*\])", re.MULTILINE)
     match = pattern.search(text)
     return text.count("\n", 0, match.start()) + 1 if match else 1
 
@@ -65,7 +66,10 @@ class PolicyFile:
         except tomllib.TOMLDecodeError as exc:
             msg = str(exc)
             line = re.search(r"line (\d+)", msg)
-            where = f", line {line.group(1)}" if line else ""
+            if line:
+                where = f", line {line.group(1)}"
+            else:  # "at end of document"
+                where = f", line {max(1, len(text.splitlines()))}"
             raise PolicyError(f"policy file {path}{where}: invalid TOML: {msg}") from None
         for key in data:
             if key not in _KNOWN_KEYS:
@@ -80,21 +84,23 @@ class PolicyFile:
             )
         deny = data.get("deny", [])
         if not isinstance(deny, list) or not all(isinstance(d, str) for d in deny):
-            raise PolicyError(f"policy file {path}, line {_line_of(text, 'deny')}: deny must be a list of names")
+            raise PolicyError(
+                f"policy file {path}, line {_line_of(text, 'deny')}: deny must be a list of names"
+            )
         allow: dict[str, SpecifierSet] | None = None
         if "allow" in data:
             raw = data["allow"]
             if not isinstance(raw, dict):
                 raise PolicyError(
                     f"policy file {path}, line {_line_of(text, 'allow')}: allow must be a table "
-                    "of distribution = \"version specifier\""
+                    'of distribution = "version specifier"'
                 )
             allow = {}
             for dist, spec in raw.items():
                 if not isinstance(spec, str):
                     raise PolicyError(
                         f"policy file {path}, line {_line_of(text, dist)}: the version of {dist!r} must be "
-                        f"a string such as \">=1.0\", got {spec!r}"
+                        f'a string such as ">=1.0", got {spec!r}'
                     )
                 try:
                     allow[_normalize(dist)] = SpecifierSet("" if spec.strip() == "*" else spec)
@@ -131,7 +137,9 @@ class Policy:
         load_only = None
         if "SWIFT_LOAD_PLUGINS" in env:
             load_only = frozenset(_normalize(n) for n in env["SWIFT_LOAD_PLUGINS"].split(",") if n.strip())
-        disabled = frozenset(_normalize(n) for n in env.get("SWIFT_DISABLE_PLUGINS", "").split(",") if n.strip())
+        disabled = frozenset(
+            _normalize(n) for n in env.get("SWIFT_DISABLE_PLUGINS", "").split(",") if n.strip()
+        )
         return cls([PolicyFile.load(p) for p in paths], load_only, disabled)
 
     def check(self, plugin: str, distribution: str, version: str, builtin: bool) -> Decision:
@@ -151,7 +159,9 @@ class Policy:
                 continue
             spec = pf.allow.get(_normalize(distribution))
             if spec is None:
-                return Decision(False, f"distribution {distribution!r} is not in the allow list of policy {pf.path}")
+                return Decision(
+                    False, f"distribution {distribution!r} is not in the allow list of policy {pf.path}"
+                )
             if str(spec):
                 try:
                     ok = spec.contains(Version(version), prereleases=True)
@@ -159,7 +169,8 @@ class Policy:
                     ok = False
                 if not ok:
                     return Decision(
-                        False, f"{distribution} {version} does not satisfy {str(spec)!r} pinned by policy {pf.path}"
+                        False,
+                        f"{distribution} {version} does not satisfy {str(spec)!r} pinned by policy {pf.path}",
                     )
         return Decision(True)
 

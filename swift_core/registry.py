@@ -97,9 +97,13 @@ class Registry(Generic[D]):
         parts.append(f"Available: {', '.join(self.names()) or '(none)'}.")
         provider = provider_of(self.kind, name)
         if provider:
-            parts.append(f"{name!r} is provided by the distribution {provider!r}: swift plugins install {provider}")
+            parts.append(
+                f"{name!r} is provided by the distribution {provider!r}: swift plugins install {provider}"
+            )
         if self.unloaded_plugins:
-            parts.append(f"Installed but not loaded: {', '.join(self.unloaded_plugins)} (see swift plugins list).")
+            parts.append(
+                f"Installed but not loaded: {', '.join(self.unloaded_plugins)} (see swift plugins list)."
+            )
         return " ".join(parts)
 
 
@@ -115,7 +119,9 @@ class Registries:
         try:
             return self._registries[kind]
         except KeyError:
-            raise UnknownNameError(f"unknown registry {kind!r}; known: {', '.join(self._registries)}") from None
+            raise UnknownNameError(
+                f"unknown registry {kind!r}; known: {', '.join(self._registries)}"
+            ) from None
 
     def __iter__(self) -> Iterator[Registry[Any]]:
         return iter(self._registries.values())

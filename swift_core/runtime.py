@@ -43,7 +43,7 @@ class HardwareRuntime(ABC):
         """The training dtype when the user does not ask for one."""
         return self.supported_dtypes()[0]
 
-    def configure(self) -> None:
+    def configure(self) -> None:  # noqa: B027 - optional, most runtimes need nothing
         """Set process-level knobs (threads, env) before any model is built."""
 
     def describe(self) -> dict[str, Any]:
@@ -64,7 +64,9 @@ def instantiate(descriptor: Any) -> HardwareRuntime:
     factory = descriptor.load()
     runtime = factory()
     if not isinstance(runtime, HardwareRuntime):
-        raise SwiftError(f"runtime {descriptor.name!r} from plugin {descriptor.plugin!r} is not a HardwareRuntime")
+        raise SwiftError(
+            f"runtime {descriptor.name!r} from plugin {descriptor.plugin!r} is not a HardwareRuntime"
+        )
     return runtime
 
 
@@ -90,4 +92,6 @@ def select_runtime(device: str = "auto", manager: Any = None) -> HardwareRuntime
         if runtime.is_available():
             return runtime
         tried.append(f"{descriptor.name} ({runtime.unavailable_reason()})")
-    raise SwiftError(f"--device auto: no runtime is available. Tried: {'; '.join(tried) or 'none registered'}")
+    raise SwiftError(
+        f"--device auto: no runtime is available. Tried: {'; '.join(tried) or 'none registered'}"
+    )

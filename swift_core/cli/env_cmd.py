@@ -54,7 +54,9 @@ def collect_env(check_runtimes: bool = True) -> dict[str, Any]:
             try:
                 runtimes.append({**instantiate(descriptor).describe(), "priority": descriptor.priority})
             except Exception as exc:  # report, never crash a bug report
-                runtimes.append({"name": descriptor.name, "available": False, "why": f"{type(exc).__name__}: {exc}"})
+                runtimes.append(
+                    {"name": descriptor.name, "available": False, "why": f"{type(exc).__name__}: {exc}"}
+                )
     return {
         "python": sys.version.split()[0],
         "platform": platform.platform(),
@@ -62,7 +64,11 @@ def collect_env(check_runtimes: bool = True) -> dict[str, Any]:
         "libraries": {name: _version(name) for name in LIBRARIES},
         "runtimes": runtimes,
         "plugins": [
-            {k: v for k, v in i.as_dict().items() if k in ("name", "distribution", "version", "status", "reason")}
+            {
+                k: v
+                for k, v in i.as_dict().items()
+                if k in ("name", "distribution", "version", "status", "reason")
+            }
             for i in manager.listing()
         ],
         "policy": manager.policy.describe(),
@@ -104,7 +110,9 @@ def env(as_json: bool) -> None:
     if not policy["files"] and policy["load_only"] is None and not policy["disabled"]:
         click.echo("  none (every installed plugin may load)")
     for pf in policy["files"]:
-        click.echo(f"  file {pf['path']}: allow={pf['allow']} deny={pf['deny']} allow_builtins={pf['allow_builtins']}")
+        click.echo(
+            f"  file {pf['path']}: allow={pf['allow']} deny={pf['deny']} allow_builtins={pf['allow_builtins']}"
+        )
     if policy["load_only"] is not None:
         click.echo(f"  SWIFT_LOAD_PLUGINS: {', '.join(policy['load_only']) or '(empty: none)'}")
     if policy["disabled"]:

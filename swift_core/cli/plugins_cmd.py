@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -90,16 +91,16 @@ def install(names: tuple[str, ...], upgrade: bool, editable: bool) -> None:
         if pin:
             constraints.append(f"{dist}{pin}")
         targets += ["-e", spec] if editable and Path(spec).is_dir() else [spec]
-    try:
+    with contextlib.suppress(metadata.PackageNotFoundError):
         constraints.append(f"torch=={metadata.version('torch')}")
-    except metadata.PackageNotFoundError:
-        pass
     with tempfile.TemporaryDirectory() as tmp:
         constraint_file = Path(tmp) / "constraints.txt"
         constraint_file.write_text("\n".join(constraints) + "\n", encoding="utf-8")
         command = [sys.executable, "-m", "pip", "install", *(["--upgrade"] if upgrade else []), *targets]
         command += ["-c", str(constraint_file)]
-        click.echo("$ " + " ".join(command) + f"   # constraints: {', '.join(constraints) or 'none'}", err=True)
+        click.echo(
+            "$ " + " ".join(command) + f"   # constraints: {', '.join(constraints) or 'none'}", err=True
+        )
         rc = subprocess.call(command)
     if rc != 0:
         raise SwiftError(f"pip failed with exit code {rc}")

@@ -52,7 +52,7 @@ def build():
     return {{"name": "{name}-template"}}
 '''
 
-_TEST = '''\
+_TEST = """\
 from swift_core.plugins import PluginManager, PluginSource
 from swift_core.policy import Policy
 
@@ -63,7 +63,7 @@ def test_plugin_registers_its_template():
     )
     assert manager.plugins["{name}"].status == "loaded"
     assert manager.load("templates", "{name}-template")() == {{"name": "{name}-template"}}
-'''
+"""
 
 _README = """\
 # swift-{name}
@@ -79,7 +79,9 @@ It registers the template `{name}-template` (see `swift_{pkg}/plugin.py`).
 
 def scaffold_plugin(name: str, directory: Path) -> Path:
     if not re.fullmatch(r"[a-z][a-z0-9_-]*", name):
-        raise SwiftError(f"plugin name {name!r}: use lowercase letters, digits, '-' and '_', starting with a letter")
+        raise SwiftError(
+            f"plugin name {name!r}: use lowercase letters, digits, '-' and '_', starting with a letter"
+        )
     name = name.removeprefix("swift-")
     pkg = name.replace("-", "_")
     root = directory / f"swift-{name}"

@@ -204,7 +204,9 @@ def parse_arguments(cls: type[T], argv: list[str]) -> T:
         merged[name] = (value, f"--{name}")
     kwargs = {name: _convert(value, spec.hints[name], where) for name, (value, where) in merged.items()}
     missing = [
-        n for n, f in spec.fields.items() if n not in kwargs and f.default is MISSING and f.default_factory is MISSING
+        n
+        for n, f in spec.fields.items()
+        if n not in kwargs and f.default is MISSING and f.default_factory is MISSING
     ]
     if missing:
         raise SwiftError(f"missing required argument(s): {', '.join('--' + m for m in missing)}")
@@ -234,7 +236,9 @@ def format_help(cls: type, *, prog: str, summary: str = "") -> str:
         aliases = [a for a in f.metadata.get("aliases", ())]
         head = f"  --{name} {_type_name(spec.hints[name])}"
         text = f.metadata.get("help", "")
-        extra = f" [default: {default}]" + (f" [aliases: {', '.join('--' + a for a in aliases)}]" if aliases else "")
+        extra = f" [default: {default}]" + (
+            f" [aliases: {', '.join('--' + a for a in aliases)}]" if aliases else ""
+        )
         lines.append(head)
         lines.append(f"      {text}{extra}".rstrip())
     return "\n".join(lines) + "\n"

@@ -33,9 +33,13 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f", line {mark.line + 1}" if mark is not None else ""
-            raise SwiftError(f"config file {path}{where}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
+            raise SwiftError(
+                f"config file {path}{where}: invalid YAML: {getattr(exc, 'problem', exc)}"
+            ) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise SwiftError(f"config file {path}: expected a mapping of argument names to values, got {type(data).__name__}")
+        raise SwiftError(
+            f"config file {path}: expected a mapping of argument names to values, got {type(data).__name__}"
+        )
     return data

@@ -1,0 +1,1 @@
+"""swift-cuda: the CUDA hardware runtime plugin."""
