@@ -8,15 +8,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import POLICY_ENV
+from helpers import FIXTURES, POLICY_ENV
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-REPO = Path(__file__).resolve().parent.parent
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
 for _dist in sorted(FIXTURES.glob("swift-*")):
     if str(_dist) not in sys.path:
         sys.path.append(str(_dist))
