@@ -1,8 +1,8 @@
 """The docs stay true to the code."""
 
 import inspect
-import tomllib
 
+import tomllib
 from helpers import REPO
 
 from swift_core import hookspecs
@@ -44,7 +44,9 @@ def test_every_plugin_package_is_under_import_contracts():
     config = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["importlinter"]
     contracts = {c["type"]: c for c in config["contracts"]}
     packages = sorted(
-        p.parent.name for root in ("plugins", "hw_adapters") for p in (REPO / root).glob("*/swift_*/__init__.py")
+        p.parent.name
+        for root in ("plugins", "hw_adapters")
+        for p in (REPO / root).glob("*/swift_*/__init__.py")
     )
     assert packages, "no plugin packages found"
     for pkg in packages:
