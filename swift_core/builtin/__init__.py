@@ -5,4 +5,7 @@ Each entry is plugin name -> module (or `module:object`), exactly like an entry 
 
 BUILTIN_PLUGINS: dict[str, str] = {
     "runtime-cpu": "swift_core.builtin.runtime_cpu",
+    "model-families": "swift_core.builtin.model_families",
+    "templates": "swift_core.builtin.templates",
+    "datasets": "swift_core.builtin.datasets",
 }

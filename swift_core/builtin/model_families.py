@@ -1,0 +1,1 @@
+"""Built-in model_families (being written)."""
