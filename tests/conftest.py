@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -38,7 +39,13 @@ def installed_fixture_plugins(tmp_path_factory) -> Path:
     Returns the folder to put on PYTHONPATH; nothing is installed into the test environment itself.
     """
     target = tmp_path_factory.mktemp("site")
-    dists = [str(FIXTURES / name) for name in ("swift-hello", "swift-broken", "swift-forbidden")]
+    # Build from copies: setuptools writes *.egg-info into the source folder, and an egg-info on
+    # sys.path (conftest puts the fixture folders there) would make the fixtures look installed.
+    sources = tmp_path_factory.mktemp("src")
+    dists = []
+    for name in ("swift-hello", "swift-broken", "swift-forbidden"):
+        shutil.copytree(FIXTURES / name, sources / name)
+        dists.append(str(sources / name))
     subprocess.run(
         [
             sys.executable,
@@ -58,3 +65,26 @@ def installed_fixture_plugins(tmp_path_factory) -> Path:
         timeout=600,
     )
     return target
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizers():
+    """A tokenizer trained on the spot per template (cached for the session)."""
+    from swift_core.models.tiny import train_tokenizer
+
+    cache = {}
+
+    def get(template):
+        if template.name not in cache:
+            cache[template.name] = train_tokenizer(template, vocab_size=600)
+        return cache[template.name]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen(tmp_path_factory):
+    """A tiny Qwen2-architecture model with the qwen2_5 template, built once per session."""
+    from swift_core.models.tiny import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "qwen", model_type="qwen2", template="qwen2_5")

@@ -1,0 +1,31 @@
+"""Argument groups shared by several commands (sft, pt, rlhf, infer, data preview)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from swift_core.config.arguments import arg
+
+
+@dataclass(kw_only=True)
+class ModelArguments:
+    model: str = arg(
+        help="Local folder, hub id (Qwen/Qwen2.5-7B-Instruct) or alias (qwen2_5-7b-instruct)",
+        aliases=("model_id_or_path",),
+    )
+    model_type: str | None = arg(None, help="Model family, when it cannot be inferred from the model")
+    template: str | None = arg(
+        None, help="Chat template; default: the family's. 'jinja' uses the tokenizer's own"
+    )
+
+
+@dataclass(kw_only=True)
+class DataArguments:
+    dataset: list[str] = arg([], help="Files, folders, registered names or hub ids; NAME#N samples N rows")
+    max_length: int | None = arg(None, help="Longest sequence in tokens")
+    truncation_strategy: Literal["delete", "left", "right"] = arg(
+        "delete", help="Rows longer than max_length: delete them, or keep the left or right part"
+    )
+    skip_bad_rows: bool = arg(False, help="Skip rows that cannot be read or converted, and report them")
+    seed: int = arg(42, help="Random seed (sampling, shuffling, initialisation)", aliases=("data_seed",))

@@ -1,0 +1,167 @@
+"""Tiny models for tests, benchmarks and the demo: random weights, a tokenizer trained on the spot.
+
+For a model family (or a transformers `model_type`) this writes a Hugging Face folder: a
+scaled-down config of the family's real architecture with random weights, and a byte-level BPE
+tokenizer trained on `swift_core.models.corpus` with the family's special tokens and official
+chat template. Nothing downloads, so it works offline and in CI.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from swift_core.errors import SwiftError
+
+SIZES: dict[str, dict[str, int]] = {
+    # ~0.3M parameters: fast enough for every test.
+    "tiny": {
+        "hidden_size": 64,
+        "intermediate_size": 128,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+    },
+    # ~7M: the demo's base model.
+    "small": {
+        "hidden_size": 256,
+        "intermediate_size": 704,
+        "num_hidden_layers": 4,
+        "num_attention_heads": 8,
+        "num_key_value_heads": 4,
+    },
+    # ~50M: benchmarks.
+    "medium": {
+        "hidden_size": 640,
+        "intermediate_size": 1728,
+        "num_hidden_layers": 8,
+        "num_attention_heads": 10,
+        "num_key_value_heads": 5,
+    },
+}
+
+# Per model_type settings beyond the common sizes (MoE experts, MLA ranks, ...).
+ARCH_OVERRIDES: dict[str, dict[str, Any]] = {
+    "qwen2_moe": {
+        "num_experts": 4,
+        "num_experts_per_tok": 2,
+        "moe_intermediate_size": 64,
+        "shared_expert_intermediate_size": 64,
+    },
+    "qwen3_moe": {"num_experts": 4, "num_experts_per_tok": 2, "moe_intermediate_size": 64},
+    "mixtral": {"num_local_experts": 4, "num_experts_per_tok": 2},
+    "deepseek_v2": {
+        "n_routed_experts": 4,
+        "num_experts_per_tok": 2,
+        "moe_intermediate_size": 64,
+        "n_shared_experts": 1,
+        "kv_lora_rank": 32,
+        "q_lora_rank": None,
+        "qk_rope_head_dim": 8,
+        "qk_nope_head_dim": 8,
+        "v_head_dim": 16,
+        "first_k_dense_replace": 1,
+        "n_group": 1,
+        "topk_group": 1,
+    },
+    "deepseek_v3": {
+        "n_routed_experts": 4,
+        "num_experts_per_tok": 2,
+        "moe_intermediate_size": 64,
+        "n_shared_experts": 1,
+        "kv_lora_rank": 32,
+        "q_lora_rank": 32,
+        "qk_rope_head_dim": 8,
+        "qk_nope_head_dim": 8,
+        "v_head_dim": 16,
+        "first_k_dense_replace": 1,
+        "n_group": 1,
+        "topk_group": 1,
+    },
+    "gemma2": {"head_dim": 16, "query_pre_attn_scalar": 16, "sliding_window": 64},
+    "gemma3_text": {"head_dim": 16, "query_pre_attn_scalar": 16, "sliding_window": 64},
+    "phi3": {"pad_token_id": 0},
+}
+
+
+def train_tokenizer(template: Any, vocab_size: int = 2000, seed: int = 0, jinja: str | None = None) -> Any:
+    """A byte-level BPE tokenizer with the template's special tokens, as a transformers tokenizer."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    from swift_core.models.corpus import generate_corpus
+
+    specials = template.all_special_tokens()
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=specials,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(generate_corpus(6000, seed=seed), trainer=trainer)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token=template.bos_token,
+        eos_token=template.eos_token or None,
+        pad_token=template.pad_token or template.eos_token or None,
+        chat_template=jinja,
+        clean_up_tokenization_spaces=False,
+    )
+    return fast
+
+
+def build_tiny_model(
+    out_dir: str | Path,
+    family: str = "qwen2_5",
+    *,
+    size: str = "tiny",
+    model_type: str | None = None,
+    template: str | None = None,
+    vocab_size: int = 2000,
+    seed: int = 0,
+    manager: Any = None,
+) -> Path:
+    """Write a scaled-down model of `family` to `out_dir` and return the folder."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from swift_core.templates.registry import get_template, official_jinja
+
+    if manager is None:
+        from swift_core.plugins import get_plugin_manager
+
+        manager = get_plugin_manager()
+    if model_type is None or template is None:
+        fam = manager.get("model_families", family)
+        if getattr(fam, "remote_code", False):
+            raise SwiftError(
+                f"family {fam.name!r} needs remote code; tiny models exist for transformers-native families"
+            )
+        model_type = model_type or fam.model_types[0]
+        template = template or fam.template
+    tmpl = get_template(template, manager)
+    if size not in SIZES:
+        raise SwiftError(f"unknown size {size!r}; use one of {', '.join(SIZES)}")
+    tokenizer = train_tokenizer(tmpl, vocab_size=vocab_size, seed=seed, jinja=official_jinja(tmpl))
+    kwargs: dict[str, Any] = {**SIZES[size], "vocab_size": len(tokenizer), "max_position_embeddings": 2048}
+    kwargs.update(ARCH_OVERRIDES.get(model_type, {}))
+    for name in ("bos_token", "eos_token", "pad_token"):
+        token = getattr(tmpl, name, None) or (tmpl.eos_token if name == "pad_token" else None)
+        if token:
+            kwargs[f"{name}_id"] = tokenizer.convert_tokens_to_ids(token)
+    kwargs["tie_word_embeddings"] = True
+    torch.manual_seed(seed)
+    config = AutoConfig.for_model(model_type, **kwargs)
+    model = AutoModelForCausalLM.from_config(config)
+    if model.generation_config is not None:
+        stops = [tokenizer.convert_tokens_to_ids(t) for t in tmpl.stop if t in tokenizer.get_vocab()]
+        model.generation_config.eos_token_id = stops or kwargs.get("eos_token_id")
+        model.generation_config.pad_token_id = kwargs.get("pad_token_id")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out

@@ -1,0 +1,1 @@
+"""Built-in chat templates, one module per prompt-format family."""

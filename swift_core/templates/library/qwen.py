@@ -1,0 +1,122 @@
+"""ChatML and the Qwen formats (Qwen2 / Qwen2.5 / Qwen3 / Qwen2-VL)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from swift_core.templates.base import Builder, ChatTemplate, Message, tojson
+
+IM_START, IM_END = "<|im_start|>", "<|im_end|>"
+QWEN_TOKENS = ("<|endoftext|>", IM_START, IM_END)
+
+
+def _turn(b: Builder, message: Message, content: str | None = None) -> None:
+    """`<|im_start|>role\\ncontent<|im_end|>\\n`, the assistant's content and end trainable."""
+    content = message["content"] if content is None else content
+    if message["role"] == "assistant":
+        b.text(f"{IM_START}assistant\n")
+        b.answer(content + IM_END, message)
+        b.text("\n")
+    else:
+        b.text(f"{IM_START}{message['role']}\n{content}{IM_END}\n")
+
+
+class ChatMLTemplate(ChatTemplate):
+    """Qwen2-Instruct's template: ChatML with a default system prompt."""
+
+    name = "chatml"
+    description = "ChatML (Qwen1.5/Qwen2-Instruct): default system 'You are a helpful assistant.'"
+    eos_token = IM_END
+    pad_token = "<|endoftext|>"
+    special_tokens = QWEN_TOKENS
+    stop = (IM_END, "<|endoftext|>")
+    default_system: str | None = "You are a helpful assistant."
+    jinja_name = "chatml"
+
+    def build(self, b, messages, tools, add_generation_prompt, **options):
+        if messages[0]["role"] != "system" and self.default_system is not None:
+            b.text(f"{IM_START}system\n{self.default_system}{IM_END}\n")
+        for m in messages:
+            _turn(b, m)
+        if add_generation_prompt:
+            b.text(f"{IM_START}assistant\n")
+
+
+def _tool_call_text(tool_call: dict[str, Any]) -> str:
+    call = tool_call.get("function", tool_call)
+    return (
+        '\n<tool_call>\n{"name": "'
+        + str(call["name"])
+        + '", "arguments": '
+        + tojson(call["arguments"])
+        + "}\n</tool_call>"
+    )
+
+
+_TOOLS_HEAD = (
+    "\n\n# Tools\n\nYou may call one or more functions to assist with the user query.\n\n"
+    "You are provided with function signatures within <tools></tools> XML tags:\n<tools>"
+)
+_TOOLS_TAIL = (
+    "\n</tools>\n\nFor each function call, return a json object with function name and arguments within "
+    '<tool_call></tool_call> XML tags:\n<tool_call>\n{"name": <function-name>, "arguments": <args-json-object>}\n'
+    "</tool_call><|im_end|>\n"
+)
+
+
+class Qwen25Template(ChatTemplate):
+    """Qwen2.5-Instruct: ChatML, Qwen's default system prompt, Hermes-style tool calls."""
+
+    name = "qwen2_5"
+    description = "Qwen2.5-Instruct: ChatML with tools and Qwen's default system prompt"
+    eos_token = IM_END
+    pad_token = "<|endoftext|>"
+    special_tokens = (*QWEN_TOKENS, "<tool_call>", "</tool_call>")
+    stop = (IM_END, "<|endoftext|>")
+    default_system = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."
+    supports_tools = True
+    jinja_name = "qwen2_5"
+
+    def system_block(self, b: Builder, messages: list[Message], tools: list[Any] | None) -> None:
+        first_is_system = messages[0]["role"] == "system"
+        if tools:
+            b.text(f"{IM_START}system\n")
+            if first_is_system:
+                b.text(messages[0]["content"])
+            elif self.default_system is not None:
+                b.text(self.default_system)
+            b.text(_TOOLS_HEAD + "".join("\n" + tojson(t) for t in tools) + _TOOLS_TAIL)
+        elif first_is_system:
+            b.text(f"{IM_START}system\n{messages[0]['content']}{IM_END}\n")
+        elif self.default_system is not None:
+            b.text(f"{IM_START}system\n{self.default_system}{IM_END}\n")
+
+    def assistant_with_tools(self, b: Builder, m: Message, content: str) -> None:
+        b.text(f"{IM_START}assistant")
+        body = ("\n" + content) if content else ""
+        body += "".join(_tool_call_text(tc) for tc in m["tool_calls"])
+        b.answer(body + IM_END, m)
+        b.text("\n")
+
+    def tool_response(self, b: Builder, messages: list[Message], i: int) -> None:
+        if i == 0 or messages[i - 1]["role"] != "tool":
+            b.text(f"{IM_START}user")
+        b.text("\n<tool_response>\n" + messages[i]["content"] + "\n</tool_response>")
+        if i == len(messages) - 1 or messages[i + 1]["role"] != "tool":
+            b.text(f"{IM_END}\n")
+
+    def build(self, b, messages, tools, add_generation_prompt, **options):
+        self.system_block(b, messages, tools)
+        for i, m in enumerate(messages):
+            if (
+                m["role"] == "user"
+                or (m["role"] == "system" and i > 0)
+                or (m["role"] == "assistant" and not m.get("tool_calls"))
+            ):
+                _turn(b, m)
+            elif m["role"] == "assistant":
+                self.assistant_with_tools(b, m, m.get("content") or "")
+            elif m["role"] == "tool":
+                self.tool_response(b, messages, i)
+        if add_generation_prompt:
+            b.text(f"{IM_START}assistant\n")
