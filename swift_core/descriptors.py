@@ -93,18 +93,52 @@ class Descriptor:
 
 @dataclass(frozen=True, kw_only=True)
 class ModelFamily(Descriptor):
-    """A family of models sharing an architecture, template and LoRA targets."""
+    """A family of models sharing an architecture, template and LoRA targets.
+
+    `aliases` are other names of the family itself (for `--model_type`); `model_aliases` maps
+    short model names users type (`qwen2_5-7b-instruct`) to hub ids. When several families share
+    an architecture, a local folder is matched by hints: `template_hints` (all must occur in the
+    folder's chat template), `name_hints` (regular expressions tried on the folder name and
+    `_name_or_path`) and `config_hints` (`("rope_scaling.factor", 32.0)`: all must equal the
+    config.json values); `priority` breaks ties, so the highest one is the architecture's default.
+    `remote_code` marks families whose hub repositories need `trust_remote_code=True`.
+    """
 
     architectures: tuple[str, ...] = ()
     model_types: tuple[str, ...] = ()
     hf_ids: tuple[str, ...] = ()
     ms_ids: tuple[str, ...] = ()
+    model_aliases: tuple[tuple[str, str], ...] = ()
     template: str = ""
     lora_target_modules: tuple[str, ...] = ()
     all_linear_modules: tuple[str, ...] = ()
     modality: str = "text"
     min_transformers: str = ""
+    remote_code: bool = False
+    priority: int = 0
+    name_hints: tuple[str, ...] = ()
+    template_hints: tuple[str, ...] = ()
+    config_hints: tuple[tuple[str, Any], ...] = ()
     kind_label = "model family"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for field_name in (
+            "architectures",
+            "model_types",
+            "hf_ids",
+            "ms_ids",
+            "lora_target_modules",
+            "all_linear_modules",
+            "name_hints",
+            "template_hints",
+        ):
+            value = getattr(self, field_name)
+            object.__setattr__(self, field_name, (value,) if isinstance(value, str) else tuple(value))
+        for field_name in ("model_aliases", "config_hints"):
+            value = getattr(self, field_name)
+            items = value.items() if isinstance(value, dict) else value
+            object.__setattr__(self, field_name, tuple((k, v) for k, v in items))
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -48,7 +48,7 @@ def preview_rows(args: PreviewArguments) -> list[dict[str, Any]]:
         truncation=args.truncation_strategy,
     )
     out = []
-    for row, enc in zip(rows, encoded):
+    for enc in encoded:
         if enc is None:
             out.append(
                 {"skipped": f"longer than --max_length {args.max_length} (truncation_strategy delete)"}
