@@ -148,10 +148,26 @@ class TemplateDescriptor(Descriptor):
 
 @dataclass(frozen=True, kw_only=True)
 class DatasetDescriptor(Descriptor):
+    """A named dataset: a hub id (with its subset and split) or a local path.
+
+    `columns` renames the dataset's columns to the keys a row format expects (e.g.
+    `{"question": "query", "answer": "response", "image": "images"}`); it may be given as a dict.
+    """
+
     hf_id: str = ""
     ms_id: str = ""
     path: str = ""
+    subset: str = ""
+    split: str = "train"
+    columns: tuple[tuple[str, str], ...] = ()
+    tags: tuple[str, ...] = ()
     kind_label = "dataset"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        columns = self.columns.items() if isinstance(self.columns, dict) else self.columns
+        object.__setattr__(self, "columns", tuple((str(a), str(b)) for a, b in columns))
+        object.__setattr__(self, "tags", (self.tags,) if isinstance(self.tags, str) else tuple(self.tags))
 
 
 @dataclass(frozen=True, kw_only=True)

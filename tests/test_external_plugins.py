@@ -6,6 +6,7 @@ runs in a fresh process with that folder on PYTHONPATH, so discovery goes throug
 """
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -37,7 +38,7 @@ def test_installed_plugins_are_discovered(installed_fixture_plugins, tmp_path):
 
 def test_plugin_command_with_dataclass_arguments(installed_fixture_plugins, tmp_path):
     env = {"PYTHONPATH": str(installed_fixture_plugins)}
-    assert "hello    Print a greeting (example plugin)." in run_swift("--help", env=env).stdout
+    assert re.search(r"^  hello\s+Print a greeting \(example plugin\)\.", run_swift("--help", env=env).stdout, re.M)
     out = run_swift("hello", "--name", "swift", "--repeat", "2", "--shout", env=env)
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == ["HELLO, SWIFT", "HELLO, SWIFT"]
