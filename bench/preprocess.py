@@ -30,7 +30,9 @@ def conversations(n: int, seed: int = 0) -> list[dict]:
     rows = []
     for _ in range(n):
         turns = rng.randint(1, 3)
-        messages = [{"role": "system", "content": "You are a helpful assistant."}] if rng.random() < 0.3 else []
+        messages = (
+            [{"role": "system", "content": "You are a helpful assistant."}] if rng.random() < 0.3 else []
+        )
         for _ in range(turns):
             messages.append({"role": "user", "content": " ".join(rng.sample(corpus, 2))})
             messages.append({"role": "assistant", "content": " ".join(rng.sample(corpus, rng.randint(1, 4)))})
@@ -56,7 +58,9 @@ def main() -> None:
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     template = get_template("qwen2_5")
     if not tokenizer.chat_template:
-        raise SystemExit("the tiny tokenizer has no chat template; ship swift_core/templates/jinja/qwen2_5.jinja")
+        raise SystemExit(
+            "the tiny tokenizer has no chat template; ship swift_core/templates/jinja/qwen2_5.jinja"
+        )
     rows = conversations(n)
     assert official_jinja(template) == tokenizer.chat_template
 

@@ -38,7 +38,9 @@ def test_installed_plugins_are_discovered(installed_fixture_plugins, tmp_path):
 
 def test_plugin_command_with_dataclass_arguments(installed_fixture_plugins, tmp_path):
     env = {"PYTHONPATH": str(installed_fixture_plugins)}
-    assert re.search(r"^  hello\s+Print a greeting \(example plugin\)\.", run_swift("--help", env=env).stdout, re.M)
+    assert re.search(
+        r"^  hello\s+Print a greeting \(example plugin\)\.", run_swift("--help", env=env).stdout, re.M
+    )
     out = run_swift("hello", "--name", "swift", "--repeat", "2", "--shout", env=env)
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == ["HELLO, SWIFT", "HELLO, SWIFT"]

@@ -84,6 +84,11 @@ CONVERSATIONS: dict[str, dict] = {
 }
 
 
+def test_every_chat_template_has_its_official_jinja():
+    missing = [n for n in CHAT_NAMES if official_jinja(_template(n)) is None]
+    assert not missing, f"no official jinja text for {missing}"
+
+
 def _template(name):
     return get_template(name, MANAGER)
 
@@ -162,7 +167,7 @@ def test_segments_join_to_the_rendered_text_and_ids_match_full_tokenization(name
     template = _template(name)
     tokenizer = tiny_tokenizers(template)
     messages = CONVERSATIONS["single"]["messages"]
-    segments = template.render(messages)
+    segments = template.render(messages, for_training=True)
     text = "".join(s.text for s in segments)
     encoded = encode_rows(template, tokenizer, [{"messages": messages}])[0]
     assert tokenizer.decode(encoded.input_ids) == text
@@ -205,3 +210,63 @@ def test_raw_template_is_plain_concatenation():
     raw = _template("raw")
     segments = raw.render(CONVERSATIONS["single"]["messages"])
     assert [(s.text, s.trainable) for s in segments] == [("What is 2+2?", False), ("It is 4.", True)]
+
+
+THINKING = [
+    {"role": "user", "content": "What is 3*3?"},
+    {"role": "assistant", "content": "<think>\nThree threes.\n</think>\n\nNine."},
+    {"role": "user", "content": "And 4*4?"},
+    {"role": "assistant", "content": "<think>\nFour fours.\n</think>\n\nSixteen."},
+]
+
+
+@pytest.mark.parametrize("name", ["qwen3", "deepseek_r1"])
+def test_reasoning_templates_match_official_on_think_blocks(name):
+    template = _template(name)
+    jinja = official_jinja(template)
+    assert template.render_text(THINKING) == _official(jinja, template, THINKING)
+    prompt = THINKING[:-1]
+    assert template.render_text(prompt, add_generation_prompt=True) == _official(
+        jinja, template, prompt, add_generation_prompt=True
+    )
+
+
+def test_qwen3_thinking_off_and_history_without_old_reasoning():
+    template = _template("qwen3")
+    jinja = official_jinja(template)
+    prompt = THINKING[:-1]
+    ours = template.render_text(prompt, add_generation_prompt=True, enable_thinking=False)
+    assert ours == _official(jinja, template, prompt, add_generation_prompt=True, enable_thinking=False)
+    assert ours.endswith("<think>\n\n</think>\n\n") and "Three threes" not in ours
+
+
+def test_qwen2_vl_image_placeholders_match_official_content_lists():
+    template = _template("qwen2_vl")
+    ours = template.render_text(
+        [{"role": "user", "content": "<image>What is this?"}], add_generation_prompt=True
+    )
+    official = _official(
+        official_jinja(template),
+        template,
+        [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "What is this?"}]}],
+        add_generation_prompt=True,
+    )
+    assert ours == official
+
+
+def test_llama3_2_date_option_matches_official():
+    template = _template("llama3_2")
+    messages = CONVERSATIONS["single"]["messages"]
+    ours = template.render_text(messages, date_string="01 Jan 2025")
+    assert ours == _official(official_jinja(template), template, messages, date_string="01 Jan 2025")
+
+
+@pytest.mark.parametrize("name", ["glm4", "baichuan2", "minicpm"])
+def test_formats_without_an_end_token_learn_to_stop(name, tiny_tokenizers):
+    """Their official text has no end marker after an answer; training appends the stop token."""
+    template = _template(name)
+    tokenizer = tiny_tokenizers(template)
+    encoded = encode_rows(template, tokenizer, [CONVERSATIONS["single"]])[0]
+    last_trained = [t for t, label in zip(encoded.input_ids, encoded.labels) if label != IGNORE_INDEX][-1]
+    assert tokenizer.convert_ids_to_tokens(last_trained) == template.train_stop
+    assert not template.render_text(CONVERSATIONS["single"]["messages"]).endswith(template.train_stop)

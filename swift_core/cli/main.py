@@ -23,7 +23,10 @@ CORE_COMMANDS: dict[str, tuple[str, str]] = {
     "plugins": ("swift_core.cli.plugins_cmd:plugins", "List, install and scaffold plugins."),
     "env": ("swift_core.cli.env_cmd:env", "Versions, runtimes, plugins and policy: what a bug report needs."),
     "data": ("swift_core.cli.data_cmd:data", "Preview datasets exactly as training will see them."),
-    "download": ("swift_core.cli.download_cmd:download", "Download a model from the Hugging Face hub or ModelScope."),
+    "download": (
+        "swift_core.cli.download_cmd:download",
+        "Download a model from the Hugging Face hub or ModelScope.",
+    ),
 }
 
 GLOBAL_MULTI_OPTIONS = {"--policy": "SWIFT_POLICY", "--disable-plugin": "SWIFT_DISABLE_PLUGINS"}

@@ -32,7 +32,7 @@ class EncodedRow:
 
 
 def segments_of(template: ChatTemplate, row: dict[str, Any], mode: Mode) -> list[Segment]:
-    segments = template.render(row["messages"], tools=row.get("tools"))
+    segments = template.render(row["messages"], tools=row.get("tools"), for_training=True)
     if mode == "pt":
         return [Segment(s.text, True) for s in segments]
     return segments

@@ -84,6 +84,10 @@ class ChatTemplate(ABC):
     jinja_name: str | None = None
     # False where the official template ignores add_generation_prompt (Llama 2, Mistral).
     generation_prompt_matches_jinja: bool = True
+    # Formats whose official rendering ends an assistant turn with no end token (GLM-4, Baichuan 2,
+    # MiniCPM): for training, this stop text is appended, trainable, after the final assistant
+    # turn, so that the model learns to stop. Rendering for inference is unchanged.
+    train_stop: str | None = None
 
     @abstractmethod
     def build(
@@ -102,6 +106,7 @@ class ChatTemplate(ABC):
         *,
         tools: list[Any] | None = None,
         add_generation_prompt: bool = False,
+        for_training: bool = False,
         **options: Any,
     ) -> list[Segment]:
         validate_messages(messages)
@@ -111,6 +116,8 @@ class ChatTemplate(ABC):
             raise SwiftError(f"template {self.name!r} does not support tools")
         b = Builder()
         self.build(b, messages, tools, add_generation_prompt, **options)
+        if for_training and self.train_stop and messages[-1]["role"] == "assistant":
+            b.answer(self.train_stop, messages[-1])
         return b.segments
 
     def render_text(self, messages: list[Message], **kwargs: Any) -> str:

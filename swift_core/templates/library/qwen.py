@@ -120,3 +120,103 @@ class Qwen25Template(ChatTemplate):
                 self.tool_response(b, messages, i)
         if add_generation_prompt:
             b.text(f"{IM_START}assistant\n")
+
+
+def _split_reasoning(content: str) -> tuple[str, str]:
+    """(reasoning, answer) of a Qwen3 assistant message that may hold <think>...</think>."""
+    if "</think>" not in content:
+        return "", content
+    answer = content.split("</think>")[-1].lstrip("\n")
+    reasoning = content.split("</think>")[0].rstrip("\n").split("<think>")[-1].lstrip("\n")
+    return reasoning, answer
+
+
+def _is_tool_response(m: Message) -> bool:
+    c = m["content"]
+    return c.startswith("<tool_response>") and c.endswith("</tool_response>")
+
+
+class Qwen3Template(Qwen25Template):
+    """Qwen3: thinking (<think>) kept only after the last user query; `enable_thinking=False`
+    pre-fills an empty think block in the generation prompt."""
+
+    name = "qwen3"
+    description = "Qwen3: ChatML with tools and <think> reasoning"
+    special_tokens = (
+        *Qwen25Template.special_tokens,
+        "<think>",
+        "</think>",
+        "<tool_response>",
+        "</tool_response>",
+    )
+    default_system = None
+    jinja_name = "qwen3"
+
+    def system_block(self, b: Builder, messages: list[Message], tools: list[Any] | None) -> None:
+        if tools:
+            b.text(f"{IM_START}system\n")
+            if messages[0]["role"] == "system":
+                b.text(messages[0]["content"] + "\n\n")
+            b.text(_TOOLS_HEAD[2:] + "".join("\n" + tojson(t) for t in tools) + _TOOLS_TAIL)
+        elif messages[0]["role"] == "system":
+            b.text(f"{IM_START}system\n{messages[0]['content']}{IM_END}\n")
+
+    def build(self, b, messages, tools, add_generation_prompt, enable_thinking: bool = True, **options):
+        self.system_block(b, messages, tools)
+        last_query = len(messages) - 1
+        for i in range(len(messages) - 1, -1, -1):
+            if messages[i]["role"] == "user" and not _is_tool_response(messages[i]):
+                last_query = i
+                break
+        for i, m in enumerate(messages):
+            if m["role"] == "user" or (m["role"] == "system" and i > 0):
+                _turn(b, m)
+            elif m["role"] == "assistant":
+                reasoning, content = _split_reasoning(m["content"])
+                b.text(f"{IM_START}assistant\n")
+                if i > last_query and (i == len(messages) - 1 or reasoning):
+                    body = "<think>\n" + reasoning.strip("\n") + "\n</think>\n\n" + content.lstrip("\n")
+                else:
+                    body = content
+                for k, tc in enumerate(m.get("tool_calls") or []):
+                    call = tc.get("function", tc)
+                    args = (
+                        call["arguments"] if isinstance(call["arguments"], str) else tojson(call["arguments"])
+                    )
+                    sep = "\n" if (k == 0 and content) or k > 0 else ""
+                    body += (
+                        sep
+                        + '<tool_call>\n{"name": "'
+                        + str(call["name"])
+                        + '", "arguments": '
+                        + args
+                        + "}\n</tool_call>"
+                    )
+                b.answer(body + IM_END, m)
+                b.text("\n")
+            elif m["role"] == "tool":
+                self.tool_response(b, messages, i)
+        if add_generation_prompt:
+            b.text(f"{IM_START}assistant\n")
+            if enable_thinking is False:
+                b.text("<think>\n\n</think>\n\n")
+
+
+VISION = "<|vision_start|><|image_pad|><|vision_end|>"
+
+
+class Qwen2VLTemplate(ChatMLTemplate):
+    """Qwen2-VL / Qwen2.5-VL: ChatML; each `<image>` placeholder becomes the vision tokens."""
+
+    name = "qwen2_vl"
+    description = "Qwen2-VL / Qwen2.5-VL: ChatML with <|vision_start|><|image_pad|><|vision_end|>"
+    special_tokens = (*QWEN_TOKENS, "<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>")
+    jinja_name = "qwen2_vl"
+
+    def build(self, b, messages, tools, add_generation_prompt, **options):
+        if messages[0]["role"] != "system":
+            b.text(f"{IM_START}system\n{self.default_system}{IM_END}\n")
+        for m in messages:
+            _turn(b, m, m["content"].replace("<image>", VISION))
+        if add_generation_prompt:
+            b.text(f"{IM_START}assistant\n")
