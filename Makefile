@@ -6,7 +6,7 @@ STAMP := $(VENV)/.stamp-installed
 # Every plugin and hardware adapter of this repo that installs on this machine.
 PLUGIN_DIRS := $(patsubst %/pyproject.toml,%,$(wildcard plugins/*/pyproject.toml hw_adapters/*/pyproject.toml))
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint bench docs clean
 
 setup: $(STAMP)
 
@@ -32,6 +32,10 @@ test: setup lint
 
 bench: setup
 	$(PY) bench/cli_startup.py
+	$(PY) bench/preprocess.py
+
+docs: setup
+	$(PY) -m swift_core.docgen
 
 clean:
 	rm -rf $(VENV)

@@ -53,3 +53,11 @@ def test_every_plugin_package_is_under_import_contracts():
         assert pkg in config["root_packages"], pkg
         assert pkg in contracts["forbidden"]["forbidden_modules"], pkg
         assert pkg in contracts["independence"]["modules"], pkg
+
+
+def test_generated_docs_are_current():
+    """docs/models.md, templates.md, datasets.md come from the registries (`make docs`)."""
+    from swift_core.docgen import generate
+
+    for name, text in generate().items():
+        assert (REPO / "docs" / name).read_text() == text, f"docs/{name} is stale: run `make docs`"

@@ -38,6 +38,8 @@ def preview_rows(args: PreviewArguments) -> list[dict[str, Any]]:
     tokenizer = load_tokenizer(resolved.model)
     template = template_for(args.template or resolved.family.template, tokenizer)
     loaded = load_rows(args.dataset, skip_bad_rows=args.skip_bad_rows, seed=args.seed)
+    if loaded.bad_rows:
+        click.echo(loaded.bad_rows_summary(), err=True)
     rows = loaded.rows[: args.n]
     encoded = encode_rows(
         template,
