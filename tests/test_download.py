@@ -400,3 +400,11 @@ def test_swift_download_as_a_user_runs_it(online, hub, tmp_path):
         and "offline mode is on" in offline.stderr
         and "Traceback" not in offline.stderr
     )
+
+
+def test_aliases_resolve_to_hub_ids_for_each_hub():
+    from swift_core.cli.download_cmd import hub_id_for
+
+    assert hub_id_for("Qwen/Qwen2.5-7B-Instruct", "hf") == "Qwen/Qwen2.5-7B-Instruct"
+    assert hub_id_for("qwen2_5-7b-instruct", "hf") == "Qwen/Qwen2.5-7B-Instruct"
+    assert hub_id_for("llama3-8b-instruct", "ms") == "LLM-Research/Meta-Llama-3-8B-Instruct"

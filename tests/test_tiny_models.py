@@ -15,7 +15,9 @@ from swift_core.policy import Policy
 from swift_core.templates.registry import get_template, official_jinja
 
 MANAGER = PluginManager(Policy(), builtin_sources())
-TEXT_FAMILIES = [f.name for f in MANAGER.registry("model_families") if not f.remote_code and f.modality == "text"]
+TEXT_FAMILIES = [
+    f.name for f in MANAGER.registry("model_families") if not f.remote_code and f.modality == "text"
+]
 
 
 def test_most_text_families_are_covered():
