@@ -325,9 +325,9 @@ def test_missing_image_file_is_a_row_error(tmp_path):
 
 def test_unknown_format_names_keys_and_accepted_formats():
     with pytest.raises(RowError) as info:
-        convert_row({"text": "hello", "meta": 1})
+        convert_row({"body": "hello", "meta": 1})
     message = str(info.value)
-    assert "'text', 'meta'" in message
+    assert "'body', 'meta'" in message
     for name in ("messages", "sharegpt", "alpaca", "query-response", "prompt-completion", "preference"):
         assert name in message
 
@@ -563,7 +563,7 @@ BAD_ROWS = [
         "messages[1].content",
         "expected a string, got null",
     ),
-    ({"text": "hi"}, "(row)", "unknown format: keys found 'text'"),
+    ({"body": "hi"}, "(row)", "unknown format: keys found 'body'"),
     (
         {"messages": [U("Q"), A("a")], "rejected_messages": [U("P"), A("b")]},
         "rejected_messages",
@@ -735,3 +735,13 @@ def test_default_manager_is_the_process_one(tmp_path):
     assert len(load_rows(str(path)).rows) == 1
     with pytest.raises(UnknownNameError, match="Did you mean 'hh-rlhf'"):
         load_rows(["hh-rlfh"])
+
+
+def test_text_rows_for_pretraining():
+    from swift_core.datasets.formats import RowError, convert_row
+
+    assert convert_row({"text": "Once upon a time."}) == {
+        "messages": [{"role": "assistant", "content": "Once upon a time."}]
+    }
+    with pytest.raises(RowError, match="empty"):
+        convert_row({"text": "  "})

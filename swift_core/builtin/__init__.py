@@ -8,4 +8,5 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "model-families": "swift_core.builtin.model_families",
     "templates": "swift_core.builtin.templates",
     "datasets": "swift_core.builtin.datasets",
+    "tuners": "swift_core.builtin.tuners",
 }

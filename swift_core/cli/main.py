@@ -22,6 +22,15 @@ from swift_core.errors import SwiftError
 CORE_COMMANDS: dict[str, tuple[str, str]] = {
     "plugins": ("swift_core.cli.plugins_cmd:plugins", "List, install and scaffold plugins."),
     "env": ("swift_core.cli.env_cmd:env", "Versions, runtimes, plugins and policy: what a bug report needs."),
+    "sft": (
+        "swift_core.cli.train_cmd:sft",
+        "Supervised fine-tuning (LoRA, QLoRA, full, ...): loss on assistant turns.",
+    ),
+    "pt": ("swift_core.cli.train_cmd:pt", "Pre-training / continued pre-training: loss on every token."),
+    "export": (
+        "swift_core.cli.export_cmd:export",
+        "Merge LoRA adapters into a full model that loads in plain transformers.",
+    ),
     "data": ("swift_core.cli.data_cmd:data", "Preview datasets exactly as training will see them."),
     "download": (
         "swift_core.cli.download_cmd:download",

@@ -36,6 +36,7 @@ FORMATS: dict[str, str] = {
     "alpaca": "'instruction', 'output', optional 'input', 'system', 'history'",
     "query-response": "'query', 'response', optional 'history', 'system'",
     "prompt-completion": "'prompt', 'completion' (strings or message lists)",
+    "text": "'text': a plain document (pretraining with `swift pt`); becomes one assistant message",
     "preference": (
         "'chosen' and 'rejected' (strings with 'prompt'/'query'/'instruction', message lists, "
         "or Anthropic hh-rlhf text); or 'rejected_response' / 'rejected_messages' next to an SFT format"
@@ -337,6 +338,8 @@ def detect_format(row: dict[str, Any]) -> str:
         return "query-response"
     if "prompt" in row or "completion" in row:
         return "prompt-completion"
+    if "text" in row:
+        return "text"
     keys = ", ".join(repr(k) for k in row) or "(none)"
     accepted = "; ".join(f"{name}: {desc}" for name, desc in FORMATS.items())
     raise RowError("(row)", f"unknown format: keys found {keys}; accepted formats: {accepted}")
@@ -654,6 +657,11 @@ def convert_row(row: dict[str, Any], base_dir: str | None = None) -> dict[str, A
     exist). Raises `RowError` naming the field.
     """
     fmt = detect_format(row)
+    if fmt == "text":
+        text = _text(row["text"], "text")
+        if not text.strip():
+            raise RowError("text", "empty: the document has no text")
+        return {"messages": [{"role": "assistant", "content": text}]}
     rejected: str | None = None
     if fmt == "preference":
         builder, rejected = _preference_format(row)

@@ -1,0 +1,1 @@
+"""swift-bnb: the bitsandbytes load-time quantizer plugin (QLoRA)."""

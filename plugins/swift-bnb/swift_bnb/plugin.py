@@ -1,0 +1,20 @@
+"""Hooks of swift-bnb. Light on purpose: torch and bitsandbytes are imported only when the
+quantizer is selected."""
+
+from swift_core import hookimpl
+from swift_core.descriptors import QuantizerDescriptor
+
+
+@hookimpl
+def register_quantizers(register):
+    register(
+        QuantizerDescriptor(
+            name="bnb",
+            description="bitsandbytes at load time: 4-bit NF4/FP4 (QLoRA) or 8-bit int8",
+            factory="swift_bnb.quantizer:BnbQuantizer",
+            requires=("bitsandbytes",),
+            load_time=True,
+            export_time=False,
+            aliases=("bitsandbytes",),
+        )
+    )

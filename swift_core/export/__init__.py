@@ -1,0 +1,1 @@
+"""`swift export`: merge adapters into full models (and, later, quantize)."""

@@ -1,0 +1,74 @@
+"""Merge a trained adapter into its base model and write a plain Hugging Face checkpoint.
+
+The merged folder is written under a temporary name and renamed when complete, so an
+interrupted export never leaves a folder that looks like a finished model.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import click
+
+from swift_core.errors import SwiftError
+from swift_core.train.outputs import MARKER, mark_complete, read_args, require_complete, write_json_atomic
+
+
+def merge_adapter(
+    adapters: str,
+    output_dir: str | None = None,
+    model: str | None = None,
+    dtype: str | None = None,
+    manager: Any = None,
+) -> Path:
+    import torch
+    import transformers
+
+    from swift_core.plugins import get_plugin_manager
+
+    manager = manager or get_plugin_manager()
+    checkpoint = require_complete(adapters)
+    trained = read_args(checkpoint)
+    if not trained.get("saves_adapter", True):
+        raise SwiftError(
+            f"{checkpoint} holds full weights (tuner {trained.get('tuner_type')!r}): nothing to merge"
+        )
+    base_path = model or trained.get("model_dir")
+    if not base_path:
+        raise SwiftError(f"{checkpoint}/args.json does not name the base model; pass --model")
+    out = Path(output_dir) if output_dir else checkpoint.with_name(checkpoint.name + "-merged")
+    if out.exists() and any(out.iterdir()):
+        raise SwiftError(f"{out} already exists and is not empty")
+    tuner = manager.load("tuners", trained.get("tuner_type", "lora"))()
+    torch_dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[
+        dtype or trained.get("torch_dtype") or "float32"
+    ]
+    click.echo(f"merging {checkpoint} into {base_path}", err=True)
+    try:
+        base = transformers.AutoModelForCausalLM.from_pretrained(base_path, dtype=torch_dtype)
+    except OSError as exc:
+        raise SwiftError(f"cannot load the base model {base_path!r}: {exc}") from None
+    merged = tuner.merge(tuner.load(base, str(checkpoint)))
+    tokenizer = transformers.AutoTokenizer.from_pretrained(checkpoint)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    try:
+        merged.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        write_json_atomic(
+            tmp / "args.json",
+            {**trained, "saves_adapter": False, "merged_from": str(checkpoint), "model_dir": str(out)},
+        )
+        mark_complete(tmp, {"merged_from": str(checkpoint)})
+        if out.exists():
+            out.rmdir()
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    manager.hook.after_export(output_dir=str(out), args=trained)
+    click.echo(f"merged model written to {out} ({MARKER} marks it complete)")
+    return out

@@ -1,0 +1,1 @@
+"""Inference: the engine protocol, request/response types, and generation helpers."""

@@ -1,0 +1,301 @@
+"""`swift sft` and `swift pt`: resolve, check, load, tune, train, summarise.
+
+Everything a user can get wrong is checked before the model loads (the tuner and its options, the
+quantizer, the data, --max_length), so a mistake costs seconds, not a model load.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import resource
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from swift_core import __version__
+from swift_core.errors import SwiftError
+
+DEFAULT_LR_ADAPTER = 1e-4
+DEFAULT_LR_FULL = 1e-5
+
+
+@dataclasses.dataclass
+class TrainResult:
+    run_dir: Path
+    last_checkpoint: Path | None
+    global_step: int
+    final_loss: float | None
+    train_tokens_per_second: float
+    wall_seconds: float
+    peak_rss_mb: float
+    summary: str
+
+
+def normalize(args: Any) -> None:
+    """Apply the seed article's spellings (use_lora) and defaults that depend on the tuner."""
+    if args.use_lora is not None:
+        args.tuner_type = "lora" if args.use_lora else "full"
+    if args.max_steps <= 0 and args.num_train_epochs <= 0:
+        raise SwiftError("set --max_steps or --num_train_epochs to a positive value")
+    if not args.dataset:
+        raise SwiftError("--dataset is required")
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _torch_dtype(name: str) -> Any:
+    import torch
+
+    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
+
+
+def run_train(args: Any, mode: str = "sft", manager: Any = None) -> TrainResult:
+    from swift_core.models.loading import load_tokenizer, template_for
+    from swift_core.models.resolve import resolve_model
+    from swift_core.plugins import get_plugin_manager
+    from swift_core.runtime import select_runtime
+
+    manager = manager or get_plugin_manager()
+    normalize(args)
+    t_start = time.perf_counter()
+
+    # 1. Capabilities and their checks: nothing heavy loaded yet.
+    tuner = manager.load("tuners", args.tuner_type)()
+    tuner.check(args)
+    quantizer = None
+    if args.quant_method or args.quant_bits:
+        if not args.quant_method:
+            raise SwiftError("--quant_bits needs --quant_method (e.g. bnb)")
+        if not args.quant_bits:
+            raise SwiftError("--quant_method needs --quant_bits (4 or 8)")
+        descriptor = manager.get("quantizers", args.quant_method)
+        if not descriptor.load_time:
+            raise SwiftError(
+                f"quantizer {descriptor.name!r} cannot quantize at load time (it is for swift export)"
+            )
+        if not tuner.supports_quantized_base:
+            raise SwiftError(
+                f"--quant_bits {args.quant_bits} needs an adapter tuner (lora, dora, ...): tuner {args.tuner_type!r} "
+                "would train the quantized weights themselves"
+            )
+        quantizer = descriptor.load()()
+        quantizer.check(args)
+    runtime = select_runtime(args.device, manager)
+    dtype_name = args.torch_dtype or runtime.default_dtype()
+    if dtype_name not in runtime.supported_dtypes():
+        raise SwiftError(
+            f"--torch_dtype {dtype_name} is not supported on {runtime.name}: use {', '.join(runtime.supported_dtypes())}"
+        )
+    runtime.configure()
+
+    # 2. Model family, tokenizer, template and data: errors here name files, rows and fields.
+    resolved = resolve_model(args.model, args.model_type, manager)
+    tokenizer = load_tokenizer(resolved.model)
+    template_name = args.template or ("raw" if mode == "pt" else resolved.family.template)
+    template = template_for(template_name, tokenizer, manager)
+    from swift_core.datasets.loader import load_rows
+    from swift_core.train.data import build_datasets, encode_for_training, split_rows
+
+    loaded = load_rows(args.dataset, skip_bad_rows=args.skip_bad_rows, seed=args.seed, manager=manager)
+    if loaded.bad_rows:
+        click.echo(loaded.bad_rows_summary(), err=True)
+    encoded, _, cached = encode_for_training(template, tokenizer, loaded.rows, args, mode)
+    if args.val_dataset:
+        val = load_rows(args.val_dataset, skip_bad_rows=args.skip_bad_rows, seed=args.seed, manager=manager)
+        eval_rows, _, _ = encode_for_training(template, tokenizer, val.rows, args, mode)
+        train_rows = encoded
+    else:
+        train_rows, eval_rows = split_rows(encoded, args.split_dataset_ratio, args.seed)
+    train_ds, eval_ds = build_datasets(train_rows, eval_rows, args)
+    click.echo(
+        f"data: {len(train_ds)} train rows ({train_ds.num_tokens:,} tokens), {len(eval_ds) if eval_ds else 0} eval rows; "
+        f"template {template.name}; family {resolved.family.name} ({resolved.how})"
+        + ("; encoded rows from cache" if cached else ""),
+        err=True,
+    )
+
+    # 3. Where the run goes, and resuming.
+    from swift_core.train.outputs import latest_complete_checkpoint, new_run_dir, require_complete
+
+    resume: Path | None = None
+    if args.resume_from_checkpoint == "auto":
+        resume = latest_complete_checkpoint(args.output_dir)
+        if resume is None:
+            click.echo(f"no complete checkpoint under {args.output_dir}: starting a new run", err=True)
+    elif args.resume_from_checkpoint:
+        resume = require_complete(args.resume_from_checkpoint)
+    run_dir = resume.parent if resume is not None else new_run_dir(args.output_dir, args.add_version)
+    if resume is not None:
+        click.echo(f"resuming from {resume}", err=True)
+
+    # 4. Model, tuner, trainer.
+    import transformers
+
+    transformers.set_seed(args.seed)
+    manager.hook.before_model_load(args=args)
+    dtype = _torch_dtype(dtype_name)
+    load_kwargs: dict[str, Any] = {"dtype": dtype}
+    if quantizer is not None:
+        load_kwargs.update(quantizer.load_kwargs(args, dtype))
+    try:
+        model = transformers.AutoModelForCausalLM.from_pretrained(
+            resolved.model, trust_remote_code=resolved.family.remote_code, **load_kwargs
+        )
+    except OSError as exc:
+        raise SwiftError(f"cannot load the model {resolved.model!r}: {exc}") from None
+    model.config.use_cache = False
+    if quantizer is not None:
+        model = quantizer.prepare_for_training(model, args)
+    if args.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.enable_input_require_grads()
+    model = tuner.apply(model, args, resolved.family)
+    manager.hook.after_model_load(model=model, tokenizer=tokenizer, args=args)
+
+    lr = args.learning_rate or (DEFAULT_LR_ADAPTER if tuner.saves_adapter else DEFAULT_LR_FULL)
+    swift_args = {
+        **dataclasses.asdict(args),
+        "learning_rate": lr,
+        "mode": mode,
+        "family": resolved.family.name,
+        "template": template.name,
+        "model_dir": str(resolved.model),
+        "model_hub_id": resolved.hub_id,
+        "torch_dtype": dtype_name,
+        "runtime": runtime.name,
+        "saves_adapter": tuner.saves_adapter,
+        "swift_version": __version__,
+    }
+    from swift_core.train.outputs import write_json_atomic
+
+    write_json_atomic(run_dir / "args.json", swift_args)
+    trainer = _build_trainer(
+        args,
+        mode,
+        model,
+        tokenizer,
+        tuner,
+        train_ds,
+        eval_ds,
+        run_dir,
+        lr,
+        runtime,
+        dtype_name,
+        swift_args,
+        manager,
+    )
+    manager.hook.before_train(trainer=trainer, args=args)
+
+    # 5. Train.
+    train_start = time.perf_counter()
+    out = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    wall = time.perf_counter() - train_start
+    from swift_core.train.outputs import checkpoints, is_complete
+
+    done = [c for c in checkpoints(run_dir) if is_complete(c)]
+    last = done[-1] if done else None
+    manager.hook.after_train(trainer=trainer, output_dir=str(run_dir), args=args)
+
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    final_loss = losses[-1] if losses else out.training_loss
+    from swift_core.train.callbacks import ProgressBarCallback
+
+    progress = next(cb for cb in trainer.callback_handler.callbacks if isinstance(cb, ProgressBarCallback))
+    tps = progress.tokens_per_second()
+    peak = _peak_rss_mb()
+    summary = (
+        f"done: {trainer.state.global_step} steps in {wall:.1f}s (start-up {train_start - t_start:.1f}s), "
+        f"{tps:,.0f} train tokens/s, final loss {final_loss:.4f}, peak RSS {peak:,.0f} MB, "
+        f"checkpoint {last if last else run_dir}"
+    )
+    click.echo(summary)
+    return TrainResult(run_dir, last, trainer.state.global_step, final_loss, tps, wall, peak, summary)
+
+
+def _build_trainer(
+    args,
+    mode,
+    model,
+    tokenizer,
+    tuner,
+    train_ds,
+    eval_ds,
+    run_dir,
+    lr,
+    runtime,
+    dtype_name,
+    swift_args,
+    manager,
+):
+    import transformers
+
+    from swift_core.datasets.collator import PadCollator, PaddingFreeCollator
+    from swift_core.train.callbacks import JsonlLoggerCallback, LossPlotCallback, ProgressBarCallback
+    from swift_core.train.trainer import SwiftTrainer
+
+    has_eval = eval_ds is not None and len(eval_ds) > 0
+    eval_steps = args.eval_steps or args.save_steps
+    targs = transformers.TrainingArguments(
+        output_dir=str(run_dir),
+        per_device_train_batch_size=args.per_device_train_batch_size,
+        per_device_eval_batch_size=args.per_device_eval_batch_size,
+        gradient_accumulation_steps=args.gradient_accumulation_steps,
+        learning_rate=lr,
+        lr_scheduler_type=args.lr_scheduler_type,
+        warmup_steps=args.warmup_steps or args.warmup_ratio,
+        weight_decay=args.weight_decay,
+        max_grad_norm=args.max_grad_norm,
+        num_train_epochs=args.num_train_epochs,
+        max_steps=args.max_steps,
+        logging_steps=args.logging_steps,
+        logging_first_step=True,
+        save_strategy="steps",
+        save_steps=args.save_steps,
+        save_total_limit=args.save_total_limit,
+        eval_strategy="steps" if has_eval else "no",
+        eval_steps=eval_steps if has_eval else None,
+        seed=args.seed,
+        data_seed=args.seed,
+        report_to=args.report_to or "none",
+        use_cpu=runtime.device_type == "cpu",
+        bf16=dtype_name == "bfloat16" and runtime.device_type != "cpu",
+        fp16=dtype_name == "float16",
+        train_sampling_strategy="group_by_length" if args.group_by_length else "random",
+        remove_unused_columns=False,
+        dataloader_num_workers=args.dataloader_num_workers,
+        include_num_input_tokens_seen="non_padding",
+        disable_tqdm=True,
+    )
+    collator = (
+        PaddingFreeCollator()
+        if (args.padding_free or args.packing)
+        else PadCollator(tokenizer.pad_token_id or 0)
+    )
+    callbacks = [
+        ProgressBarCallback(),
+        JsonlLoggerCallback(run_dir / "logging.jsonl"),
+        LossPlotCallback(run_dir),
+    ]
+    callbacks += tuner.callbacks(model, args)
+    for extra in manager.hook.trainer_callbacks(args=args):
+        callbacks += list(extra or [])
+    trainer = SwiftTrainer(
+        model=model,
+        args=targs,
+        train_dataset=train_ds,
+        eval_dataset=eval_ds if has_eval else None,
+        data_collator=collator,
+        processing_class=tokenizer,
+        callbacks=callbacks,
+        swift_args=swift_args,
+        param_groups=tuner.optimizer_param_groups(model, args),
+    )
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    trainer.remove_callback(ProgressCallback)
+    trainer.remove_callback(PrinterCallback)
+    return trainer

@@ -1,0 +1,44 @@
+"""transformers.Trainer with what Swift adds: tuner parameter groups and complete-checkpoint markers."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from transformers import Trainer
+
+from swift_core.train.outputs import ARGS_FILE, mark_complete, write_json_atomic
+
+
+class SwiftTrainer(Trainer):
+    def __init__(
+        self,
+        *args: Any,
+        swift_args: dict[str, Any],
+        param_groups: list[dict[str, Any]] | None = None,
+        **kwargs: Any,
+    ):
+        super().__init__(*args, **kwargs)
+        self.swift_args = swift_args
+        self.param_groups = param_groups
+
+    def create_optimizer(self, *args: Any, **kwargs: Any):
+        """Use the tuner's parameter groups (LoRA+ gives B its own learning rate) when it has them."""
+        if self.optimizer is None and self.param_groups:
+            optimizer_cls, optimizer_kwargs = self.get_optimizer_cls_and_kwargs(self.args, self.model)
+            self.optimizer = optimizer_cls(self.param_groups, **optimizer_kwargs)
+            return self.optimizer
+        return super().create_optimizer(*args, **kwargs)
+
+    def _save_checkpoint(self, model: Any, trial: Any) -> None:
+        super()._save_checkpoint(model, trial)
+        if not self.args.should_save:
+            return
+        checkpoint = Path(self._get_output_dir(trial=trial)) / f"checkpoint-{self.state.global_step}"
+        if not checkpoint.is_dir():
+            return
+        write_json_atomic(checkpoint / ARGS_FILE, self.swift_args)
+        if hasattr(os, "sync"):
+            os.sync()
+        mark_complete(checkpoint, {"step": self.state.global_step})

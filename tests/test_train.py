@@ -1,0 +1,232 @@
+"""`swift sft` / `swift pt` end to end on a tiny model, as users run them (fresh processes)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from helpers import FIXTURES, run_swift
+from safetensors.torch import load_file
+
+pytestmark = pytest.mark.slow
+
+
+def _task_file(tmp_path: Path, n: int = 48) -> Path:
+    from swift_core.demo.tasks import make_split
+
+    rows, _ = make_split(n, 3, seed=1)
+    path = tmp_path / "tasks.jsonl"
+    path.write_text("".join(json.dumps({"messages": r["messages"]}) + "\n" for r in rows))
+    return path
+
+
+def _sft(model, data, out, *extra, env=None):
+    return run_swift(
+        "sft",
+        "--model",
+        str(model),
+        "--dataset",
+        str(data),
+        "--output_dir",
+        str(out),
+        "--per_device_train_batch_size",
+        "4",
+        "--learning_rate",
+        "5e-3",
+        "--logging_steps",
+        "1",
+        "--lora_dropout",
+        "0",
+        *extra,
+        env=env,
+    )
+
+
+def _checkpoint(out: Path, step: int) -> Path:
+    found = list(out.glob(f"v*/checkpoint-{step}"))
+    assert len(found) == 1, found
+    return found[0]
+
+
+def test_sft_lora_writes_a_complete_self_describing_checkpoint(tiny_qwen, tmp_path):
+    out = tmp_path / "out"
+    r = _sft(
+        tiny_qwen,
+        _task_file(tmp_path),
+        out,
+        "--max_steps",
+        "12",
+        "--save_steps",
+        "6",
+        "--split_dataset_ratio",
+        "0.1",
+    )
+    assert r.returncode == 0, r.stderr
+    assert "done: 12 steps" in r.stdout and "train tokens/s" in r.stdout and "peak RSS" in r.stdout
+    run = next(out.glob("v0-*"))
+    ckpt = run / "checkpoint-12"
+    for name in (
+        "adapter_model.safetensors",
+        "adapter_config.json",
+        "tokenizer.json",
+        "args.json",
+        "swift_checkpoint.json",
+        "optimizer.pt",
+        "scheduler.pt",
+        "rng_state.pth",
+        "trainer_state.json",
+    ):
+        assert (ckpt / name).is_file(), name
+    args = json.loads((ckpt / "args.json").read_text())
+    assert args["family"] == "qwen2_5" and args["template"] == "qwen2_5" and args["tuner_type"] == "lora"
+    assert Path(args["model_dir"]) == Path(tiny_qwen)
+    logs = [json.loads(line) for line in (run / "logging.jsonl").read_text().splitlines()]
+    losses = [entry["loss"] for entry in logs if "loss" in entry]
+    assert losses[-1] < losses[0]
+    assert any("eval_loss" in entry for entry in logs)
+    assert (run / "loss.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_resume_after_sigkill_matches_an_uninterrupted_run(tiny_qwen, tmp_path):
+    """The swift-killer fixture plugin SIGKILLs training at step 5 and leaves a half-written
+    checkpoint-6; `--resume_from_checkpoint auto` must take checkpoint-4 and end where an
+    uninterrupted run with the same seed ends."""
+    site = tmp_path / "site"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(site),
+            str(shutil.copytree(FIXTURES / "swift-killer", tmp_path / "src")),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    data = _task_file(tmp_path)
+    common = ("--max_steps", "8", "--save_steps", "2", "--seed", "7")
+    straight = _sft(tiny_qwen, data, tmp_path / "a", *common)
+    assert straight.returncode == 0, straight.stderr
+
+    env = {"PYTHONPATH": str(site), "SWIFT_KILL_AT_STEP": "5"}
+    killed = _sft(tiny_qwen, data, tmp_path / "b", *common, env=env)
+    assert killed.returncode == -9, killed.stderr
+    half = _checkpoint(tmp_path / "b", 6)
+    assert not (half / "swift_checkpoint.json").exists()
+
+    resumed = _sft(
+        tiny_qwen,
+        data,
+        tmp_path / "b",
+        *common,
+        "--resume_from_checkpoint",
+        "auto",
+        env={"PYTHONPATH": str(site)},
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resuming from {_checkpoint(tmp_path / 'b', 4)}" in resumed.stderr
+    a = load_file(_checkpoint(tmp_path / "a", 8) / "adapter_model.safetensors")
+    b = load_file(_checkpoint(tmp_path / "b", 8) / "adapter_model.safetensors")
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.allclose(a[key], b[key], atol=1e-6), key
+    state = json.loads((_checkpoint(tmp_path / "b", 8) / "trainer_state.json").read_text())
+    assert state["global_step"] == 8
+
+
+def test_merge_gives_the_same_logits_as_base_plus_adapter(tiny_qwen, tmp_path):
+    out = tmp_path / "out"
+    r = _sft(tiny_qwen, _task_file(tmp_path), out, "--max_steps", "4", "--save_steps", "4")
+    assert r.returncode == 0, r.stderr
+    ckpt = _checkpoint(out, 4)
+    merged_dir = tmp_path / "merged"
+    r = run_swift("export", "--adapters", str(ckpt), "--merge_lora", "true", "--output_dir", str(merged_dir))
+    assert r.returncode == 0, r.stderr
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    ids = torch.tensor([[5, 17, 42, 99, 7, 3]])
+    with torch.no_grad():
+        merged = AutoModelForCausalLM.from_pretrained(merged_dir).eval()(ids).logits
+        adapted = (
+            PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_qwen), ckpt)
+            .eval()(ids)
+            .logits
+        )
+    assert torch.allclose(merged, adapted, atol=1e-4)
+    assert (merged_dir / "swift_checkpoint.json").is_file() and (merged_dir / "tokenizer.json").is_file()
+    again = run_swift(
+        "export", "--adapters", str(ckpt), "--merge_lora", "true", "--output_dir", str(merged_dir)
+    )
+    assert again.returncode == 2 and "already exists" in again.stderr
+
+
+def test_pt_trains_on_every_token_with_packing(tiny_qwen, tmp_path):
+    data = tmp_path / "corpus.jsonl"
+    from swift_core.models.corpus import generate_corpus
+
+    data.write_text("".join(json.dumps({"text": t}) + "\n" for t in generate_corpus(64, seed=3)))
+    r = run_swift(
+        "pt",
+        "--model",
+        str(tiny_qwen),
+        "--dataset",
+        str(data),
+        "--output_dir",
+        str(tmp_path / "pt"),
+        "--tuner_type",
+        "full",
+        "--max_steps",
+        "3",
+        "--save_steps",
+        "3",
+        "--packing",
+        "true",
+        "--max_length",
+        "128",
+        "--per_device_train_batch_size",
+        "2",
+    )
+    assert r.returncode == 0, r.stderr
+    args = json.loads((_checkpoint(tmp_path / "pt", 3) / "args.json").read_text())
+    assert args["template"] == "raw" and args["mode"] == "pt" and not args["saves_adapter"]
+    assert (_checkpoint(tmp_path / "pt", 3) / "model.safetensors").is_file()
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (("--tuner_type", "lorra"), "unknown tuner 'lorra'. Did you mean 'lora'?"),
+        (("--tuner_type", "full", "--quant_method", "bnb", "--quant_bits", "4"), "needs an adapter tuner"),
+        (("--max_length", "5"), "shorter than every row"),
+        (("--quant_bits", "4"), "--quant_bits needs --quant_method"),
+        (("--device", "npu"), "unknown runtime 'npu'"),
+    ],
+)
+def test_bad_input_fails_before_the_model_loads(tiny_qwen, tmp_path, extra, message):
+    r = _sft(tiny_qwen, _task_file(tmp_path, 6), tmp_path / "out", "--max_steps", "1", *extra)
+    assert r.returncode == 2, r.stderr
+    assert message in r.stderr and "Traceback" not in r.stderr
+    assert "Loading weights" not in r.stderr
+
+
+def test_sft_refuses_data_without_an_assistant_turn_to_learn(tiny_qwen, tmp_path):
+    data = tmp_path / "noloss.jsonl"
+    row = {
+        "messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo", "loss": False}]
+    }
+    data.write_text(json.dumps(row) + "\n")
+    r = _sft(tiny_qwen, data, tmp_path / "out", "--max_steps", "1")
+    assert r.returncode == 2 and "no row has an assistant turn to train on" in r.stderr
+    assert "Loading weights" not in r.stderr
