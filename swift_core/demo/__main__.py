@@ -19,7 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from swift_core.demo.tasks import accuracy, make_split
+from swift_core.demo.tasks import accuracy, make_split, pretraining_corpus
+from swift_core.train.outputs import latest_complete_checkpoint
 
 
 def _run(cmd: list[str]) -> None:
@@ -62,7 +63,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     work.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
 
-    from swift_core.models.corpus import generate_corpus
     from swift_core.models.tiny import build_tiny_model
 
     base_init = work / "base-init"
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     corpus = work / "corpus.jsonl"
     train_rows, held_rows = make_split(3000, args.n_eval, seed=args.seed)
     with corpus.open("w") as f:
-        for line in generate_corpus(6000, seed=args.seed + 7):
+        for line in pretraining_corpus(12000, seed=args.seed + 7):
             f.write(json.dumps({"text": line}) + "\n")
     sft_data = work / "tasks_train.jsonl"
     with sft_data.open("w") as f:
@@ -84,66 +84,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             f.write(json.dumps({"messages": row["messages"]}) + "\n")
 
     common = ["--seed", str(args.seed), "--logging_steps", "20", "--save_steps", "100000"]
-    _run(
-        [
-            *_swift(),
-            "pt",
-            "--model",
-            str(base_init),
-            "--dataset",
-            str(corpus),
-            "--tuner_type",
-            "full",
-            "--max_steps",
-            str(args.pt_steps),
-            "--per_device_train_batch_size",
-            "16",
-            "--learning_rate",
-            "2e-3",
-            "--warmup_ratio",
-            "0.05",
-            "--max_length",
-            "64",
-            "--output_dir",
-            str(work / "pt"),
-            *common,
-        ]
-    )
-    from swift_core.train.outputs import latest_complete_checkpoint
-
+    if latest_complete_checkpoint(str(work / "pt")) is not None:
+        print(f"reusing the pretrained base in {work / 'pt'} (delete it to pretrain again)", flush=True)
+    else:
+        pt = f"pt --model {base_init} --dataset {corpus} --tuner_type full --max_steps {args.pt_steps}"
+        pt += " --per_device_train_batch_size 8 --learning_rate 2e-3 --warmup_ratio 0.05 --max_length 128 --packing true"
+        _run([*_swift(), *pt.split(), "--output_dir", str(work / "pt"), *common])
     base = latest_complete_checkpoint(str(work / "pt"))
     assert base is not None, "swift pt wrote no complete checkpoint"
 
     before = _evaluate(str(base), held_rows)
-    _run(
-        [
-            *_swift(),
-            "sft",
-            "--model",
-            str(base),
-            "--dataset",
-            str(sft_data),
-            "--tuner_type",
-            "lora",
-            "--lora_rank",
-            "16",
-            "--lora_alpha",
-            "32",
-            "--target_modules",
-            "all-linear",
-            "--max_steps",
-            str(args.sft_steps),
-            "--per_device_train_batch_size",
-            "16",
-            "--learning_rate",
-            "2e-3",
-            "--max_length",
-            "64",
-            "--output_dir",
-            str(work / "sft"),
-            *common,
-        ]
-    )
+    sft = f"sft --model {base} --dataset {sft_data} --tuner_type lora --lora_rank 16 --lora_alpha 32"
+    sft += f" --target_modules all-linear --max_steps {args.sft_steps} --per_device_train_batch_size 16"
+    sft += " --learning_rate 2e-3 --max_length 128"
+    _run([*_swift(), *sft.split(), "--output_dir", str(work / "sft"), *common])
     adapter = latest_complete_checkpoint(str(work / "sft"))
     assert adapter is not None, "swift sft wrote no complete checkpoint"
     after = _evaluate(str(base), held_rows, adapters=str(adapter))

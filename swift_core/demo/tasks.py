@@ -62,3 +62,30 @@ def accuracy(rows: list[dict[str, Any]], answers: list[str]) -> dict[str, float]
     result = {task: sum(v) / len(v) for task, v in per.items()}
     result["all"] = sum(sum(v) for v in per.values()) / max(1, sum(len(v) for v in per.values()))
     return result
+
+
+def skill_sentence(rng: random.Random) -> str:
+    """Plain-text statements of the three skills, over every word and digit pair.
+
+    Pretraining on these gives the base model the skills; fine-tuning then teaches it to use them
+    when asked in a chat, which it cannot do before (the demo's "before" column).
+    """
+    words = sorted(set(NOUNS) | set(ADJECTIVES))
+    kind = rng.randrange(3)
+    if kind == 0:
+        w = rng.choice(words)
+        return f"The word {w} repeated is {w}."
+    if kind == 1:
+        ws = rng.sample(words, rng.randint(2, 4))
+        return f"In the list {' '.join(ws)} the last word is {ws[-1]}."
+    x, y = rng.randrange(10), rng.randrange(10)
+    return f"{x} plus {y} makes {x + y}."
+
+
+def pretraining_corpus(n: int, seed: int = 0) -> list[str]:
+    """Half general sentences, half skill statements."""
+    from swift_core.models.corpus import generate_corpus
+
+    rng = random.Random(seed)
+    general = generate_corpus(n // 2, seed=seed)
+    return general + [skill_sentence(rng) for _ in range(n - len(general))]

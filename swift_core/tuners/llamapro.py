@@ -53,6 +53,10 @@ def _remap_config(config: Any, sources: list[int], old_count: int) -> None:
     mlp_only = getattr(config, "mlp_only_layers", None)
     if isinstance(mlp_only, (list, tuple)) and mlp_only:
         config.mlp_only_layers = [i for i, s in enumerate(sources) if s in set(mlp_only)]
+    # DeepSeek-V2/V3: the first k layers are dense, the rest MoE; copies of dense layers stay dense.
+    first_dense = getattr(config, "first_k_dense_replace", None)
+    if isinstance(first_dense, int):
+        config.first_k_dense_replace = sum(1 for s in sources if s < first_dense)
 
 
 def _check_reloads(model: Any) -> None:

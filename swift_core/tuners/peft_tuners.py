@@ -14,7 +14,10 @@ difference to the initial adapter as a plain LoRA adapter of rank 2r on the unmo
 
 from __future__ import annotations
 
+import contextlib
 import types
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -226,7 +229,8 @@ def _lora_matrix(key: str) -> str | None:
 
 def _save_converted(self: Any, save_directory: str, **kwargs: Any) -> None:
     type(self).save_pretrained(self, save_directory, **kwargs)
-    if kwargs.get("path_initial_model_for_weight_conversion") is not None or not kwargs.get("is_main_process", True):
+    converted_by_peft = kwargs.get("path_initial_model_for_weight_conversion") is not None
+    if converted_by_peft or not kwargs.get("is_main_process", True):
         return
     if "default" in (kwargs.get("selected_adapters") or list(self.peft_config)):
         convert_saved_adapter(Path(save_directory), self._swift_initial_adapter)
@@ -396,14 +400,22 @@ class BoftTuner(PeftTuner):
         )
 
     def apply(self, model: Any, args: Any, family: Any) -> Any:
-        import warnings
-
-        with warnings.catch_warnings():
-            # peft tries to build its CUDA butterfly kernel and warns when it cannot (CPU, no
-            # ninja); the pure PyTorch path it falls back to gives the same result.
-            warnings.filterwarnings("ignore", message=".*CUDA extension.*")
-            warnings.filterwarnings("ignore", message=".*boft_n_butterfly_factor.*")
+        with _quiet_boft_kernel():
             return super().apply(model, args, family)
+
+    def load(self, base_model: Any, path: str) -> Any:
+        with _quiet_boft_kernel():
+            return super().load(base_model, path)
+
+
+@contextlib.contextmanager
+def _quiet_boft_kernel() -> Iterator[None]:
+    """peft tries to build its CUDA butterfly kernel and warns when it cannot (CPU, no ninja); the
+    pure PyTorch path it falls back to computes the same thing."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*CUDA extension.*")
+        warnings.filterwarnings("ignore", message=".*boft_n_butterfly_factor.*")
+        yield
 
 
 class FourierFTTuner(PeftTuner):
