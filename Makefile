@@ -18,9 +18,7 @@ $(STAMP): pyproject.toml constraints.txt $(addsuffix /pyproject.toml,$(PLUGIN_DI
 	touch $(STAMP)
 
 demo: setup
-	$(VENV)/bin/swift --version
-	$(VENV)/bin/swift plugins list --all
-	$(VENV)/bin/swift env
+	OMP_NUM_THREADS=2 $(PY) -m swift_core.demo --work_dir demo_output
 
 lint: setup
 	$(VENV)/bin/ruff check .

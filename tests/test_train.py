@@ -230,3 +230,53 @@ def test_sft_refuses_data_without_an_assistant_turn_to_learn(tiny_qwen, tmp_path
     r = _sft(tiny_qwen, data, tmp_path / "out", "--max_steps", "1")
     assert r.returncode == 2 and "no row has an assistant turn to train on" in r.stderr
     assert "Loading weights" not in r.stderr
+
+
+def test_third_party_tuner_trains_from_the_cli_and_policy_can_deny_it(tiny_qwen, tmp_path):
+    site = tmp_path / "site"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(site),
+            str(shutil.copytree(FIXTURES / "swift-mytuner", tmp_path / "src")),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    data = _task_file(tmp_path, 8)
+    r = _sft(
+        tiny_qwen,
+        data,
+        tmp_path / "out",
+        "--tuner_type",
+        "mytuner",
+        "--max_steps",
+        "2",
+        "--save_steps",
+        "2",
+        env={"PYTHONPATH": str(site)},
+    )
+    assert r.returncode == 0, r.stderr
+    assert json.loads((_checkpoint(tmp_path / "out", 2) / "args.json").read_text())["tuner_type"] == "mytuner"
+    policy = tmp_path / "policy.toml"
+    policy.write_text('deny = ["swift-mytuner"]\n')
+    denied = _sft(
+        tiny_qwen,
+        data,
+        tmp_path / "out2",
+        "--tuner_type",
+        "mytuner",
+        "--max_steps",
+        "2",
+        env={"PYTHONPATH": str(site), "SWIFT_POLICY": str(policy)},
+    )
+    assert denied.returncode == 2
+    assert "unknown tuner 'mytuner'" in denied.stderr and "mytuner (blocked)" in denied.stderr

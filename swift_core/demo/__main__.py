@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from swift_core.demo.tasks import accuracy, make_split, pretraining_corpus
+from swift_core.demo.tasks import accuracy, make_split, pretraining_rows
 from swift_core.train.outputs import latest_complete_checkpoint
 
 
@@ -53,8 +53,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--work_dir", default="demo_output")
-    parser.add_argument("--pt_steps", type=int, default=400)
-    parser.add_argument("--sft_steps", type=int, default=300)
+    parser.add_argument("--pt_steps", type=int, default=300)
+    parser.add_argument("--sft_steps", type=int, default=200)
     parser.add_argument("--n_eval", type=int, default=60)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
@@ -76,8 +76,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     corpus = work / "corpus.jsonl"
     train_rows, held_rows = make_split(3000, args.n_eval, seed=args.seed)
     with corpus.open("w") as f:
-        for line in pretraining_corpus(12000, seed=args.seed + 7):
-            f.write(json.dumps({"text": line}) + "\n")
+        for row in pretraining_rows(8000, seed=args.seed + 7):
+            f.write(json.dumps(row) + "\n")
     sft_data = work / "tasks_train.jsonl"
     with sft_data.open("w") as f:
         for row in train_rows:
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if latest_complete_checkpoint(str(work / "pt")) is not None:
         print(f"reusing the pretrained base in {work / 'pt'} (delete it to pretrain again)", flush=True)
     else:
-        pt = f"pt --model {base_init} --dataset {corpus} --tuner_type full --max_steps {args.pt_steps}"
+        pt = f"pt --model {base_init} --dataset {corpus} --template qwen2_5 --tuner_type full --max_steps {args.pt_steps}"
         pt += " --per_device_train_batch_size 8 --learning_rate 2e-3 --warmup_ratio 0.05 --max_length 128 --packing true"
         _run([*_swift(), *pt.split(), "--output_dir", str(work / "pt"), *common])
     base = latest_complete_checkpoint(str(work / "pt"))
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     before = _evaluate(str(base), held_rows)
     sft = f"sft --model {base} --dataset {sft_data} --tuner_type lora --lora_rank 16 --lora_alpha 32"
-    sft += f" --target_modules all-linear --max_steps {args.sft_steps} --per_device_train_batch_size 16"
+    sft += f" --max_steps {args.sft_steps} --per_device_train_batch_size 16"
     sft += " --learning_rate 2e-3 --max_length 128"
     _run([*_swift(), *sft.split(), "--output_dir", str(work / "sft"), *common])
     adapter = latest_complete_checkpoint(str(work / "sft"))
@@ -103,10 +103,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     after = _evaluate(str(base), held_rows, adapters=str(adapter))
 
     acc_before, acc_after = accuracy(held_rows, before), accuracy(held_rows, after)
-    print("\nheld-out prompts (words and digit pairs never seen in fine-tuning):")
-    print(f"{'prompt':<48} {'expected':<10} {'before':<12} after")
+    print("\nheld-out prompts (word lists never seen in fine-tuning):")
+    print(f"{'prompt':<62} {'expected':<10} {'before':<12} after")
     for row, b, a in list(zip(held_rows, before, after))[:9]:
-        print(f"{row['messages'][0]['content']:<48} {row['messages'][1]['content']:<10} {b[:11]:<12} {a}")
+        print(f"{row['messages'][0]['content']:<62} {row['messages'][1]['content']:<10} {b[:11]:<12} {a}")
     print("\naccuracy   " + "  ".join(f"{k}: {acc_before[k]:.0%} -> {acc_after[k]:.0%}" for k in acc_after))
     print(f"demo finished in {time.perf_counter() - started:.0f}s; adapter: {adapter}")
     return {"before": acc_before, "after": acc_after, "adapter": str(adapter), "base": str(base)}
