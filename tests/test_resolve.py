@@ -473,3 +473,10 @@ def test_family_name_given_as_model_says_to_use_model_type(manager):
 def test_empty_model_is_an_error(manager):
     with pytest.raises(SwiftError, match="--model is empty"):
         resolve_model("  ", manager=manager)
+
+
+def test_the_seed_articles_short_names_resolve():
+    from swift_core.models.resolve import resolve_model
+
+    resolved = resolve_model("qwen-7b")
+    assert resolved.family.name == "qwen2_5" and resolved.hub_id == "Qwen/Qwen2.5-7B-Instruct"

@@ -136,6 +136,16 @@ FAMILIES: tuple[ModelFamily, ...] = (
             "Qwen2.5-7B-Instruct-1M",
             "Qwen2.5-14B-Instruct-1M",
         ),
+        # The seed article's short names (`swift sft --model qwen-7b`): the current Qwen of that size.
+        extra_aliases={
+            "qwen-7b": "Qwen/Qwen2.5-7B-Instruct",
+            "qwen-7b-chat": "Qwen/Qwen2.5-7B-Instruct",
+            "qwen-7b-base": "Qwen/Qwen2.5-7B",
+            "qwen-14b": "Qwen/Qwen2.5-14B-Instruct",
+            "qwen-72b": "Qwen/Qwen2.5-72B-Instruct",
+            "qwen-1_5b": "Qwen/Qwen2.5-1.5B-Instruct",
+            "qwen-0_5b": "Qwen/Qwen2.5-0.5B-Instruct",
+        },
         aliases=("qwen2.5", "qwen25"),
         architectures=("Qwen2ForCausalLM",),
         model_types=("qwen2",),
