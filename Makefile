@@ -31,6 +31,7 @@ test: setup lint
 bench: setup
 	$(PY) bench/cli_startup.py
 	$(PY) bench/preprocess.py
+	$(PY) bench/train.py
 
 docs: setup
 	$(PY) -m swift_core.docgen

@@ -285,8 +285,19 @@ def test_third_party_tuner_trains_from_the_cli_and_policy_can_deny_it(tiny_qwen,
 def test_qlora_trains_on_the_cpu_from_the_cli(tiny_qwen, tmp_path):
     """plugins/swift-bnb: a 4-bit NF4 base with LoRA on top, through `swift sft`."""
     out = tmp_path / "out"
-    r = _sft(tiny_qwen, _task_file(tmp_path, 16), out, "--quant_method", "bnb", "--quant_bits", "4", "--max_steps", "4",
-             "--save_steps", "4")
+    r = _sft(
+        tiny_qwen,
+        _task_file(tmp_path, 16),
+        out,
+        "--quant_method",
+        "bnb",
+        "--quant_bits",
+        "4",
+        "--max_steps",
+        "4",
+        "--save_steps",
+        "4",
+    )
     assert r.returncode == 0, r.stderr
     ckpt = _checkpoint(out, 4)
     args = json.loads((ckpt / "args.json").read_text())

@@ -32,11 +32,11 @@ SIZES: dict[str, dict[str, int]] = {
     },
     # ~50M: benchmarks.
     "medium": {
-        "hidden_size": 640,
-        "intermediate_size": 1728,
+        "hidden_size": 768,
+        "intermediate_size": 2048,
         "num_hidden_layers": 8,
-        "num_attention_heads": 10,
-        "num_key_value_heads": 5,
+        "num_attention_heads": 12,
+        "num_key_value_heads": 4,
     },
 }
 
