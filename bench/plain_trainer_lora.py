@@ -31,7 +31,8 @@ class FirstStep(TrainerCallback):
 def main() -> None:
     model_dir, data, steps, batch = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
     tok = AutoTokenizer.from_pretrained(model_dir)
-    rows = [json.loads(line) for line in open(data)]
+    with open(data) as f:
+        rows = [json.loads(line) for line in f]
     feats = []
     for r in rows:
         ids = tok.apply_chat_template(r["messages"], tokenize=True, return_dict=True)["input_ids"]
