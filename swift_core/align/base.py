@@ -1,0 +1,64 @@
+"""The alignment-loss interface.
+
+A loss plugin registers an `AlignmentLossDescriptor` (with `needs_reference` and `paired`) whose
+factory returns an `AlignmentLoss`. The preference trainer computes the sequence log-probabilities
+once per batch (one concatenated forward for chosen and rejected), hands them over as
+`PreferenceLogps`, and reads back the loss and the implied rewards. It never looks at the loss's
+name: what it needs to know is on the descriptor.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class LossConfig:
+    """Hyper-parameters shared by the losses (each reads the ones it uses)."""
+
+    beta: float = 0.1
+    label_smoothing: float = 0.0  # cDPO: assumed probability that a preference label is flipped
+    simpo_gamma: float = 0.5  # SimPO: target reward margin (gamma in the paper; TRL's gamma/beta ratio times beta)
+    cpo_alpha: float = 1.0  # CPO: weight of the NLL term on chosen answers
+    rpo_alpha: float | None = None  # an optional SFT (NLL) term on chosen answers, added to any loss
+    desirable_weight: float = 1.0  # KTO
+    undesirable_weight: float = 1.0  # KTO
+
+
+@dataclass
+class PreferenceLogps:
+    """Per-example tensors of shape (batch,), all on the same device.
+
+    `*_logps` are sums of token log-probabilities over the answer tokens; `*_lengths` the number of
+    answer tokens (for length-normalised losses such as SimPO and ORPO); `chosen_nll` the mean
+    token negative log-likelihood of the chosen answers (for rpo_alpha / CPO). For unpaired data
+    (KTO) the "chosen" fields hold every example and `labels` says which are desirable; `kl` is
+    the batch estimate of KL(policy || reference) KTO uses as its reference point.
+    """
+
+    chosen_logps: Any
+    rejected_logps: Any = None
+    ref_chosen_logps: Any = None
+    ref_rejected_logps: Any = None
+    chosen_lengths: Any = None
+    rejected_lengths: Any = None
+    chosen_nll: Any = None
+    labels: Any = None
+    kl: Any = None
+
+
+@dataclass
+class LossOutput:
+    loss: Any  # scalar tensor
+    chosen_rewards: Any  # (batch,) implied rewards of the chosen (or desirable) answers
+    rejected_rewards: Any = None
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+class AlignmentLoss(ABC):
+    name: str = ""
+
+    @abstractmethod
+    def __call__(self, logps: PreferenceLogps, config: LossConfig) -> LossOutput: ...

@@ -1,0 +1,173 @@
+"""The inference-engine protocol: what `swift infer` and `swift deploy` talk to.
+
+Every engine (the built-in transformers engine, vLLM, LmDeploy, SGLang, a third party's) is a
+plugin whose factory builds an `InferenceEngine` from an `EngineConfig`. The engine declares what
+it supports in `EngineCapabilities`; `check_request` refuses what it does not support with a
+clear error instead of silently ignoring it. Prompts are rendered by Swift's chat template (the
+one training used) before they reach an engine, so training and serving see the same text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from swift_core.errors import SwiftError
+
+
+class UnsupportedRequest(SwiftError):
+    """The request asks for something this engine cannot do (HTTP 400 in the server)."""
+
+
+@dataclass
+class EngineConfig:
+    model: str  # a local folder (or hub id) of the base or merged model
+    template: str | None = None  # the chat template name; default: the model family's
+    model_type: str | None = None
+    adapters: dict[str, str] = field(default_factory=dict)  # served name -> adapter checkpoint folder
+    served_model_name: str | None = None
+    torch_dtype: str | None = None
+    device: str = "auto"
+    max_model_len: int | None = None
+    max_batch_size: int = 16
+    seed: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # engine-specific options (--engine_kwargs)
+
+
+@dataclass
+class EngineCapabilities:
+    lora: bool = False  # adapters chosen per request
+    logprobs: bool = False  # logprobs / top_logprobs of generated tokens
+    prompt_logprobs: bool = False  # echo with prompt logprobs (lm-eval loglikelihood)
+    streaming: bool = True
+    multiple_choices: bool = False  # n > 1
+    seed: bool = False
+    repetition_penalty: bool = True
+    top_k: bool = True
+    max_top_logprobs: int = 0
+
+
+@dataclass
+class GenerationRequest:
+    messages: list[dict[str, Any]] | None = None  # chat: rendered by the template
+    prompt: str | list[int] | None = None  # completion: raw text or token ids, no template
+    max_tokens: int = 256
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = -1  # -1: off
+    repetition_penalty: float = 1.0
+    stop: list[str] = field(default_factory=list)
+    seed: int | None = None
+    n: int = 1
+    logprobs: bool = False
+    top_logprobs: int = 0
+    echo: bool = False  # completion: include the prompt (and its logprobs when logprobs is set)
+    adapter: str | None = None  # a served adapter name; None: the base model
+    tools: list[dict[str, Any]] | None = None
+    template_options: dict[str, Any] = field(default_factory=dict)  # e.g. enable_thinking
+
+
+@dataclass
+class TokenLogprob:
+    token: str
+    token_id: int
+    logprob: float | None  # None for the first prompt token (nothing predicts it)
+    top: list[tuple[str, float]] = field(default_factory=list)
+
+
+@dataclass
+class Choice:
+    index: int
+    text: str
+    finish_reason: str  # "stop" | "length"
+    token_ids: list[int] = field(default_factory=list)
+    logprobs: list[TokenLogprob] | None = None
+
+
+@dataclass
+class GenerationResponse:
+    choices: list[Choice]
+    prompt_tokens: int
+    completion_tokens: int
+    prompt_logprobs: list[TokenLogprob] | None = None
+    prompt_text: str | None = None
+
+
+@dataclass
+class StreamChunk:
+    """An increment of one choice: new text (and its logprobs); the last one has finish_reason."""
+
+    index: int
+    text: str
+    finish_reason: str | None = None
+    logprobs: list[TokenLogprob] | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class InferenceEngine(ABC):
+    """One loaded model (plus adapters) answering requests."""
+
+    capabilities: EngineCapabilities = EngineCapabilities()
+    model_name: str = ""
+    max_model_len: int = 0
+
+    def adapter_names(self) -> list[str]:
+        return []
+
+    def check_request(self, request: GenerationRequest) -> None:
+        """Raise `UnsupportedRequest` naming the option this engine cannot honour."""
+        caps = self.capabilities
+        if (request.messages is None) == (request.prompt is None):
+            raise UnsupportedRequest("give either messages (chat) or prompt (completion)")
+        if request.max_tokens < 0:
+            raise UnsupportedRequest("max_tokens must be >= 0")
+        if request.adapter is not None and request.adapter not in self.adapter_names():
+            raise UnsupportedRequest(
+                f"unknown adapter {request.adapter!r}; served: {', '.join(self.adapter_names()) or 'none'}"
+            )
+        if request.n > 1 and not caps.multiple_choices:
+            raise UnsupportedRequest(f"this engine does not support n > 1 (got n={request.n})")
+        if (request.logprobs or request.top_logprobs) and not caps.logprobs:
+            raise UnsupportedRequest("this engine does not return logprobs")
+        if request.top_logprobs > caps.max_top_logprobs:
+            raise UnsupportedRequest(f"top_logprobs is at most {caps.max_top_logprobs} on this engine")
+        if request.echo and request.logprobs and not caps.prompt_logprobs:
+            raise UnsupportedRequest("this engine cannot return prompt logprobs (echo with logprobs)")
+        if request.seed is not None and not caps.seed:
+            raise UnsupportedRequest("this engine does not support a per-request seed")
+        if request.repetition_penalty != 1.0 and not caps.repetition_penalty:
+            raise UnsupportedRequest("this engine does not support repetition_penalty")
+        if request.top_k not in (-1, 0) and not caps.top_k:
+            raise UnsupportedRequest("this engine does not support top_k")
+
+    @abstractmethod
+    async def generate(self, request: GenerationRequest) -> GenerationResponse:
+        """The whole answer. Cancellation (asyncio.CancelledError) must stop the work."""
+
+    async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamChunk]:
+        """Increments of the answer; the default streams the whole answer as one chunk per choice."""
+        response = await self.generate(request)
+        for choice in response.choices:
+            yield StreamChunk(
+                choice.index,
+                choice.text,
+                choice.finish_reason,
+                choice.logprobs,
+                response.prompt_tokens,
+                response.completion_tokens,
+            )
+
+    def generate_batch(self, requests: list[GenerationRequest]) -> list[GenerationResponse]:
+        """Synchronous convenience for batch inference: all requests submitted together."""
+
+        async def run() -> list[GenerationResponse]:
+            return list(await asyncio.gather(*(self.generate(r) for r in requests)))
+
+        return asyncio.run(run())
+
+    async def close(self) -> None:  # noqa: B027 - optional: engines without resources need nothing
+        """Release the model; called when the server drains and exits."""
