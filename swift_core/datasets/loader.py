@@ -556,11 +556,14 @@ def load_rows(
     seed: int = 42,
     manager: Any = None,
     split: str = "train",
+    check: Callable[[dict[str, Any]], None] | None = None,
 ) -> DatasetLoadResult:
     """Load, convert, sample and concatenate the rows of every spec, in order.
 
     `split` is the hub split to read (a registered dataset's own split is used for "train").
     `manager` gives the dataset registry (default: the process's plugin manager).
+    `check` is what the pipeline needs of each converted row (e.g. a rejected answer for DPO): it
+    raises `RowError(field, message)`, reported with the file and line like any bad row.
     """
     if isinstance(specs, str):
         specs = [specs]
@@ -578,7 +581,10 @@ def load_rows(
         for label, unit, records, base_dir, columns, always_skip in source.parts():
             for number, record in records:
                 try:
-                    rows.append(_convert(record, columns, base_dir))
+                    row = _convert(record, columns, base_dir)
+                    if check is not None:
+                        check(row)
+                    rows.append(row)
                 except RowError as exc:
                     bad = BadRow(label, number, exc.field, exc.message, unit)
                     if not (skip_bad_rows or always_skip):

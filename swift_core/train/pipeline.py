@@ -1,7 +1,8 @@
 """`swift sft` and `swift pt`: resolve, check, load, tune, train, summarise.
 
 Everything a user can get wrong is checked before the model loads (the tuner and its options, the
-quantizer, the data, --max_length), so a mistake costs seconds, not a model load.
+quantizer, the data, --max_length), so a mistake costs seconds, not a model load. The stages are
+functions so that `swift rlhf` composes the same ones around its own data and trainer.
 """
 
 from __future__ import annotations
@@ -33,8 +34,23 @@ class TrainResult:
     summary: str
 
 
+@dataclasses.dataclass
+class Capabilities:
+    tuner: Any
+    quantizer: Any
+    runtime: Any
+    dtype_name: str
+
+
+@dataclasses.dataclass
+class ModelSetup:
+    resolved: Any
+    tokenizer: Any
+    template: Any
+
+
 def normalize(args: Any) -> None:
-    """Apply the seed article's spellings (use_lora) and defaults that depend on the tuner."""
+    """Apply the seed article's spellings (use_lora) and refuse settings that cannot train."""
     if args.use_lora is not None:
         args.tuner_type = "lora" if args.use_lora else "full"
     if args.max_steps <= 0 and args.num_train_epochs <= 0:
@@ -43,27 +59,10 @@ def normalize(args: Any) -> None:
         raise SwiftError("--dataset is required")
 
 
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _torch_dtype(name: str) -> Any:
-    import torch
-
-    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
-
-
-def run_train(args: Any, mode: str = "sft", manager: Any = None) -> TrainResult:
-    from swift_core.models.loading import load_tokenizer, template_for
-    from swift_core.models.resolve import resolve_model
-    from swift_core.plugins import get_plugin_manager
+def check_capabilities(args: Any, manager: Any) -> Capabilities:
+    """The tuner, quantizer and runtime, with their checks: nothing heavy is loaded yet."""
     from swift_core.runtime import select_runtime
 
-    manager = manager or get_plugin_manager()
-    normalize(args)
-    t_start = time.perf_counter()
-
-    # 1. Capabilities and their checks: nothing heavy loaded yet.
     tuner = manager.load("tuners", args.tuner_type)()
     tuner.check(args)
     quantizer = None
@@ -91,34 +90,20 @@ def run_train(args: Any, mode: str = "sft", manager: Any = None) -> TrainResult:
             f"--torch_dtype {dtype_name} is not supported on {runtime.name}: use {', '.join(runtime.supported_dtypes())}"
         )
     runtime.configure()
+    return Capabilities(tuner, quantizer, runtime, dtype_name)
 
-    # 2. Model family, tokenizer, template and data: errors here name files, rows and fields.
+
+def setup_model_family(args: Any, manager: Any, default_template: str | None = None) -> ModelSetup:
+    from swift_core.models.loading import load_tokenizer, template_for
+    from swift_core.models.resolve import resolve_model
+
     resolved = resolve_model(args.model, args.model_type, manager)
     tokenizer = load_tokenizer(resolved.model)
-    template_name = args.template or ("raw" if mode == "pt" else resolved.family.template)
-    template = template_for(template_name, tokenizer, manager)
-    from swift_core.datasets.loader import load_rows
-    from swift_core.train.data import build_datasets, encode_for_training, split_rows
+    template = template_for(args.template or default_template or resolved.family.template, tokenizer, manager)
+    return ModelSetup(resolved, tokenizer, template)
 
-    loaded = load_rows(args.dataset, skip_bad_rows=args.skip_bad_rows, seed=args.seed, manager=manager)
-    if loaded.bad_rows:
-        click.echo(loaded.bad_rows_summary(), err=True)
-    encoded, _, cached = encode_for_training(template, tokenizer, loaded.rows, args, mode)
-    if args.val_dataset:
-        val = load_rows(args.val_dataset, skip_bad_rows=args.skip_bad_rows, seed=args.seed, manager=manager)
-        eval_rows, _, _ = encode_for_training(template, tokenizer, val.rows, args, mode)
-        train_rows = encoded
-    else:
-        train_rows, eval_rows = split_rows(encoded, args.split_dataset_ratio, args.seed)
-    train_ds, eval_ds = build_datasets(train_rows, eval_rows, args)
-    click.echo(
-        f"data: {len(train_ds)} train rows ({train_ds.num_tokens:,} tokens), {len(eval_ds) if eval_ds else 0} eval rows; "
-        f"template {template.name}; family {resolved.family.name} ({resolved.how})"
-        + ("; encoded rows from cache" if cached else ""),
-        err=True,
-    )
 
-    # 3. Where the run goes, and resuming.
+def prepare_run_dir(args: Any) -> tuple[Path, Path | None]:
     from swift_core.train.outputs import latest_complete_checkpoint, new_run_dir, require_complete
 
     resume: Path | None = None
@@ -131,115 +116,69 @@ def run_train(args: Any, mode: str = "sft", manager: Any = None) -> TrainResult:
     run_dir = resume.parent if resume is not None else new_run_dir(args.output_dir, args.add_version)
     if resume is not None:
         click.echo(f"resuming from {resume}", err=True)
+    return run_dir, resume
 
-    # 4. Model, tuner, trainer.
+
+def torch_dtype(name: str) -> Any:
+    import torch
+
+    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
+
+
+def load_trainable_model(
+    args: Any, caps: Capabilities, setup: ModelSetup, manager: Any, model_class: Any = None
+) -> Any:
+    """The base model (quantized when asked), prepared and wrapped by the tuner."""
     import transformers
 
     transformers.set_seed(args.seed)
     manager.hook.before_model_load(args=args)
-    dtype = _torch_dtype(dtype_name)
-    load_kwargs: dict[str, Any] = {"dtype": dtype}
-    if quantizer is not None:
-        load_kwargs.update(quantizer.load_kwargs(args, dtype))
+    load_kwargs: dict[str, Any] = {"dtype": torch_dtype(caps.dtype_name)}
+    if caps.quantizer is not None:
+        load_kwargs.update(caps.quantizer.load_kwargs(args, torch_dtype(caps.dtype_name)))
+    model_class = model_class or transformers.AutoModelForCausalLM
     try:
-        model = transformers.AutoModelForCausalLM.from_pretrained(
-            resolved.model, trust_remote_code=resolved.family.remote_code, **load_kwargs
+        model = model_class.from_pretrained(
+            setup.resolved.model, trust_remote_code=setup.resolved.family.remote_code, **load_kwargs
         )
     except OSError as exc:
-        raise SwiftError(f"cannot load the model {resolved.model!r}: {exc}") from None
+        raise SwiftError(f"cannot load the model {setup.resolved.model!r}: {exc}") from None
     model.config.use_cache = False
-    if quantizer is not None:
-        model = quantizer.prepare_for_training(model, args)
+    if caps.quantizer is not None:
+        model = caps.quantizer.prepare_for_training(model, args)
     if args.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.enable_input_require_grads()
-    model = tuner.apply(model, args, resolved.family)
-    manager.hook.after_model_load(model=model, tokenizer=tokenizer, args=args)
+    model = caps.tuner.apply(model, args, setup.resolved.family)
+    manager.hook.after_model_load(model=model, tokenizer=setup.tokenizer, args=args)
+    return model
 
-    lr = args.learning_rate or (DEFAULT_LR_ADAPTER if tuner.saves_adapter else DEFAULT_LR_FULL)
-    swift_args = {
+
+def learning_rate(args: Any, caps: Capabilities) -> float:
+    return args.learning_rate or (DEFAULT_LR_ADAPTER if caps.tuner.saves_adapter else DEFAULT_LR_FULL)
+
+
+def resolved_args(args: Any, mode: str, caps: Capabilities, setup: ModelSetup, lr: float) -> dict[str, Any]:
+    """What args.json records: everything inference and export need, nothing else to look up."""
+    return {
         **dataclasses.asdict(args),
         "learning_rate": lr,
         "mode": mode,
-        "family": resolved.family.name,
-        "template": template.name,
-        "model_dir": str(resolved.model),
-        "model_hub_id": resolved.hub_id,
-        "torch_dtype": dtype_name,
-        "runtime": runtime.name,
-        "saves_adapter": tuner.saves_adapter,
+        "family": setup.resolved.family.name,
+        "template": setup.template.name,
+        "model_dir": str(setup.resolved.model),
+        "model_hub_id": setup.resolved.hub_id,
+        "torch_dtype": caps.dtype_name,
+        "runtime": caps.runtime.name,
+        "saves_adapter": caps.tuner.saves_adapter,
         "swift_version": __version__,
     }
-    from swift_core.train.outputs import write_json_atomic
-
-    write_json_atomic(run_dir / "args.json", swift_args)
-    trainer = _build_trainer(
-        args,
-        mode,
-        model,
-        tokenizer,
-        tuner,
-        train_ds,
-        eval_ds,
-        run_dir,
-        lr,
-        runtime,
-        dtype_name,
-        swift_args,
-        manager,
-    )
-    manager.hook.before_train(trainer=trainer, args=args)
-
-    # 5. Train.
-    train_start = time.perf_counter()
-    out = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
-    wall = time.perf_counter() - train_start
-    from swift_core.train.outputs import checkpoints, is_complete
-
-    done = [c for c in checkpoints(run_dir) if is_complete(c)]
-    last = done[-1] if done else None
-    manager.hook.after_train(trainer=trainer, output_dir=str(run_dir), args=args)
-
-    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
-    final_loss = losses[-1] if losses else out.training_loss
-    from swift_core.train.callbacks import ProgressBarCallback
-
-    progress = next(cb for cb in trainer.callback_handler.callbacks if isinstance(cb, ProgressBarCallback))
-    tps = progress.tokens_per_second()
-    peak = _peak_rss_mb()
-    summary = (
-        f"done: {trainer.state.global_step} steps in {wall:.1f}s (start-up {train_start - t_start:.1f}s), "
-        f"{tps:,.0f} train tokens/s, final loss {final_loss:.4f}, peak RSS {peak:,.0f} MB, "
-        f"checkpoint {last if last else run_dir}"
-    )
-    click.echo(summary)
-    return TrainResult(run_dir, last, trainer.state.global_step, final_loss, tps, wall, peak, summary)
 
 
-def _build_trainer(
-    args,
-    mode,
-    model,
-    tokenizer,
-    tuner,
-    train_ds,
-    eval_ds,
-    run_dir,
-    lr,
-    runtime,
-    dtype_name,
-    swift_args,
-    manager,
-):
+def training_arguments(args: Any, run_dir: Path, lr: float, caps: Capabilities, has_eval: bool) -> Any:
     import transformers
 
-    from swift_core.datasets.collator import PadCollator, PaddingFreeCollator
-    from swift_core.train.callbacks import JsonlLoggerCallback, LossPlotCallback, ProgressBarCallback
-    from swift_core.train.trainer import SwiftTrainer
-
-    has_eval = eval_ds is not None and len(eval_ds) > 0
-    eval_steps = args.eval_steps or args.save_steps
-    targs = transformers.TrainingArguments(
+    return transformers.TrainingArguments(
         output_dir=str(run_dir),
         per_device_train_batch_size=args.per_device_train_batch_size,
         per_device_eval_batch_size=args.per_device_eval_batch_size,
@@ -257,45 +196,124 @@ def _build_trainer(
         save_steps=args.save_steps,
         save_total_limit=args.save_total_limit,
         eval_strategy="steps" if has_eval else "no",
-        eval_steps=eval_steps if has_eval else None,
+        eval_steps=(args.eval_steps or args.save_steps) if has_eval else None,
         seed=args.seed,
         data_seed=args.seed,
         report_to=args.report_to or "none",
-        use_cpu=runtime.device_type == "cpu",
-        bf16=dtype_name == "bfloat16" and runtime.device_type != "cpu",
-        fp16=dtype_name == "float16",
+        use_cpu=caps.runtime.device_type == "cpu",
+        bf16=caps.dtype_name == "bfloat16" and caps.runtime.device_type != "cpu",
+        fp16=caps.dtype_name == "float16",
         train_sampling_strategy="group_by_length" if args.group_by_length else "random",
         remove_unused_columns=False,
         dataloader_num_workers=args.dataloader_num_workers,
         include_num_input_tokens_seen="non_padding",
         disable_tqdm=True,
     )
-    collator = (
-        PaddingFreeCollator()
-        if (args.padding_free or args.packing)
-        else PadCollator(tokenizer.pad_token_id or 0)
-    )
+
+
+def standard_callbacks(args: Any, model: Any, caps: Capabilities, run_dir: Path, manager: Any) -> list[Any]:
+    from swift_core.train.callbacks import JsonlLoggerCallback, LossPlotCallback, ProgressBarCallback
+
     callbacks = [
         ProgressBarCallback(),
         JsonlLoggerCallback(run_dir / "logging.jsonl"),
         LossPlotCallback(run_dir),
     ]
-    callbacks += tuner.callbacks(model, args)
+    callbacks += caps.tuner.callbacks(model, args)
     for extra in manager.hook.trainer_callbacks(args=args):
         callbacks += list(extra or [])
-    trainer = SwiftTrainer(
-        model=model,
-        args=targs,
-        train_dataset=train_ds,
-        eval_dataset=eval_ds if has_eval else None,
-        data_collator=collator,
-        processing_class=tokenizer,
-        callbacks=callbacks,
-        swift_args=swift_args,
-        param_groups=tuner.optimizer_param_groups(model, args),
-    )
+    return callbacks
+
+
+def quiet_default_printing(trainer: Any) -> Any:
+    """Swift's progress bar replaces the Trainer's bar and its printed log dicts."""
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
     trainer.remove_callback(ProgressCallback)
     trainer.remove_callback(PrinterCallback)
     return trainer
+
+
+def train_and_summarize(
+    trainer: Any, resume: Path | None, run_dir: Path, t_start: float, args: Any, manager: Any
+) -> TrainResult:
+    from swift_core.train.callbacks import ProgressBarCallback
+    from swift_core.train.outputs import checkpoints, is_complete
+
+    manager.hook.before_train(trainer=trainer, args=args)
+    train_start = time.perf_counter()
+    out = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    wall = time.perf_counter() - train_start
+    done = [c for c in checkpoints(run_dir) if is_complete(c)]
+    last = done[-1] if done else None
+    manager.hook.after_train(trainer=trainer, output_dir=str(run_dir), args=args)
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    final_loss = losses[-1] if losses else out.training_loss
+    progress = next(cb for cb in trainer.callback_handler.callbacks if isinstance(cb, ProgressBarCallback))
+    tps = progress.tokens_per_second()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    summary = (
+        f"done: {trainer.state.global_step} steps in {wall:.1f}s (start-up {train_start - t_start:.1f}s), "
+        f"{tps:,.0f} train tokens/s, final loss {final_loss:.4f}, peak RSS {peak:,.0f} MB, "
+        f"checkpoint {last if last else run_dir}"
+    )
+    click.echo(summary)
+    return TrainResult(run_dir, last, trainer.state.global_step, final_loss, tps, wall, peak, summary)
+
+
+def run_train(args: Any, mode: str = "sft", manager: Any = None) -> TrainResult:
+    from swift_core.datasets.collator import PadCollator, PaddingFreeCollator
+    from swift_core.datasets.loader import load_rows
+    from swift_core.plugins import get_plugin_manager
+    from swift_core.train.data import build_datasets, encode_for_training, split_rows
+    from swift_core.train.outputs import write_json_atomic
+    from swift_core.train.trainer import SwiftTrainer
+
+    manager = manager or get_plugin_manager()
+    normalize(args)
+    t_start = time.perf_counter()
+    caps = check_capabilities(args, manager)
+    setup = setup_model_family(args, manager, default_template="raw" if mode == "pt" else None)
+    template, tokenizer = setup.template, setup.tokenizer
+
+    loaded = load_rows(args.dataset, skip_bad_rows=args.skip_bad_rows, seed=args.seed, manager=manager)
+    if loaded.bad_rows:
+        click.echo(loaded.bad_rows_summary(), err=True)
+    encoded, _, cached = encode_for_training(template, tokenizer, loaded.rows, args, mode)
+    if args.val_dataset:
+        val = load_rows(args.val_dataset, skip_bad_rows=args.skip_bad_rows, seed=args.seed, manager=manager)
+        eval_rows, _, _ = encode_for_training(template, tokenizer, val.rows, args, mode)
+        train_rows = encoded
+    else:
+        train_rows, eval_rows = split_rows(encoded, args.split_dataset_ratio, args.seed)
+    train_ds, eval_ds = build_datasets(train_rows, eval_rows, args)
+    click.echo(
+        f"data: {len(train_ds)} train rows ({train_ds.num_tokens:,} tokens), {len(eval_ds) if eval_ds else 0} eval rows; "
+        f"template {template.name}; family {setup.resolved.family.name} ({setup.resolved.how})"
+        + ("; encoded rows from cache" if cached else ""),
+        err=True,
+    )
+
+    run_dir, resume = prepare_run_dir(args)
+    model = load_trainable_model(args, caps, setup, manager)
+    lr = learning_rate(args, caps)
+    swift_args = resolved_args(args, mode, caps, setup, lr)
+    write_json_atomic(run_dir / "args.json", swift_args)
+    has_eval = eval_ds is not None and len(eval_ds) > 0
+    collator = (
+        PaddingFreeCollator()
+        if (args.padding_free or args.packing)
+        else PadCollator(tokenizer.pad_token_id or 0)
+    )
+    trainer = SwiftTrainer(
+        model=model,
+        args=training_arguments(args, run_dir, lr, caps, has_eval),
+        train_dataset=train_ds,
+        eval_dataset=eval_ds if has_eval else None,
+        data_collator=collator,
+        processing_class=tokenizer,
+        callbacks=standard_callbacks(args, model, caps, run_dir, manager),
+        swift_args=swift_args,
+        param_groups=caps.tuner.optimizer_param_groups(model, args),
+    )
+    return train_and_summarize(quiet_default_printing(trainer), resume, run_dir, t_start, args, manager)
