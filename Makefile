@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml constraints.txt $(addsuffix /pyproject.toml,$(PLUGIN_DI
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	# torch first, pinned to the CPU wheel, so that nothing later pulls a CUDA build
 	$(PY) -m pip install -q -c constraints.txt torch==2.13.0
-	$(PY) -m pip install -q -c constraints.txt -e '.[train,dev]' $(addprefix -e ,$(PLUGIN_DIRS))
+	$(PY) -m pip install -q -c constraints.txt -e '.[train,serve,dev]' $(addprefix -e ,$(PLUGIN_DIRS))
 	touch $(STAMP)
 
 demo: setup
