@@ -11,8 +11,13 @@ def plot_loss(log_history: list[dict[str, Any]], path: Path) -> Path | None:
     evals = [(h["step"], h["eval_loss"]) for h in log_history if "eval_loss" in h and "step" in h]
     if not train and not evals:
         return None
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:  # a finished training must not fail for want of a plot
+        import logging
 
+        logging.getLogger("swift_core").warning("matplotlib is not installed: no loss curve (pip install matplotlib)")
+        return None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
