@@ -88,3 +88,15 @@ def tiny_qwen(tmp_path_factory):
     from swift_core.models.tiny import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny") / "qwen", model_type="qwen2", template="qwen2_5")
+
+
+@pytest.fixture(scope="session")
+def demo_result(tmp_path_factory):
+    """The README's main job, run once per session: its pretrained base serves other tests too."""
+    os.environ["OMP_NUM_THREADS"] = "2"
+    try:
+        from swift_core.demo.__main__ import main
+
+        return main(["--work_dir", str(tmp_path_factory.mktemp("demo"))])
+    finally:
+        os.environ["OMP_NUM_THREADS"] = "1"

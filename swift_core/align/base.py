@@ -20,7 +20,9 @@ class LossConfig:
 
     beta: float = 0.1
     label_smoothing: float = 0.0  # cDPO: assumed probability that a preference label is flipped
-    simpo_gamma: float = 0.5  # SimPO: target reward margin (gamma in the paper; TRL's gamma/beta ratio times beta)
+    simpo_gamma: float = (
+        0.5  # SimPO: target reward margin (gamma in the paper; TRL's gamma/beta ratio times beta)
+    )
     cpo_alpha: float = 1.0  # CPO: weight of the NLL term on chosen answers
     rpo_alpha: float | None = None  # an optional SFT (NLL) term on chosen answers, added to any loss
     desirable_weight: float = 1.0  # KTO
@@ -33,9 +35,12 @@ class PreferenceLogps:
 
     `*_logps` are sums of token log-probabilities over the answer tokens; `*_lengths` the number of
     answer tokens (for length-normalised losses such as SimPO and ORPO); `chosen_nll` the mean
-    token negative log-likelihood of the chosen answers (for rpo_alpha / CPO). For unpaired data
-    (KTO) the "chosen" fields hold every example and `labels` says which are desirable; `kl` is
-    the batch estimate of KL(policy || reference) KTO uses as its reference point.
+    token negative log-likelihood of the chosen answers (for rpo_alpha / CPO / ORPO) and
+    `nll_tokens` the number of tokens each of those means is over (default: `chosen_lengths`): the
+    batch NLL is their token-weighted mean, i.e. one cross-entropy over all the batch's chosen
+    tokens, as TRL computes it. For unpaired data (KTO) the "chosen" fields hold every example and
+    `labels` says which are desirable; `kl` is the batch estimate of KL(policy || reference) KTO
+    uses as its reference point.
     """
 
     chosen_logps: Any
@@ -45,6 +50,7 @@ class PreferenceLogps:
     chosen_lengths: Any = None
     rejected_lengths: Any = None
     chosen_nll: Any = None
+    nll_tokens: Any = None
     labels: Any = None
     kl: Any = None
 

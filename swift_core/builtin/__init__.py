@@ -9,4 +9,5 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "templates": "swift_core.builtin.templates",
     "datasets": "swift_core.builtin.datasets",
     "tuners": "swift_core.builtin.tuners",
+    "alignment-losses": "swift_core.builtin.alignment_losses",
 }

@@ -27,6 +27,7 @@ CORE_COMMANDS: dict[str, tuple[str, str]] = {
         "Supervised fine-tuning (LoRA, QLoRA, full, ...): loss on assistant turns.",
     ),
     "pt": ("swift_core.cli.train_cmd:pt", "Pre-training / continued pre-training: loss on every token."),
+    "rlhf": ("swift_core.cli.rlhf_cmd:rlhf", "Preference alignment (DPO, IPO, SimPO, ORPO, CPO, KTO, ...) with loss plugins."),
     "export": (
         "swift_core.cli.export_cmd:export",
         "Merge LoRA adapters into a full model that loads in plain transformers.",

@@ -96,3 +96,46 @@ def pretraining_rows(n: int, seed: int = 0) -> list[dict[str, Any]]:
         else:
             rows.append({"messages": [{"role": "user", "content": a}, {"role": "assistant", "content": b}]})
     return rows
+
+
+def wrong_answer(row: dict[str, Any], rng: random.Random) -> str:
+    """A plausible wrong answer to a task row (the rejected side of a preference pair)."""
+    answer = row["messages"][-1]["content"]
+    if row["task"] == "count":
+        return str(int(answer) + rng.choice((-1, 1)))
+    if row["task"] == "animal":
+        return "no" if answer == "yes" else "yes"
+    return "colour" if answer == "animal" else "animal"
+
+
+def _balanced(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Equal numbers of each answer per task, so that no answer is right more often than another:
+    a model that only learned which answers are common stays at 50% reward accuracy."""
+    by: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in rows:
+        by.setdefault((r["task"], r["messages"][-1]["content"]), []).append(r)
+    out = []
+    for task in TASKS:
+        groups = [g for (t, _), g in by.items() if t == task]
+        if task == "count":
+            out += [r for g in groups for r in g]
+            continue
+        n = min(len(g) for g in groups)
+        out += [r for g in groups for r in g[:n]]
+    return out
+
+
+def preference_split(
+    n_train: int, n_eval: int, seed: int = 0
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The tasks as preference pairs: the right answer chosen, a wrong one rejected; yes/no and
+    colour/animal balanced, count answers rejected one too high or one too low at random."""
+    rng = random.Random(seed + 5)
+    train, held = make_split(n_train, n_eval, seed)
+
+    def pairs(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [
+            {"messages": r["messages"], "rejected_response": wrong_answer(r, rng)} for r in _balanced(rows)
+        ]
+
+    return pairs(train), pairs(held)

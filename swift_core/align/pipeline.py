@@ -1,0 +1,144 @@
+"""`swift rlhf`: the training pipeline's stages around preference data and an alignment loss."""
+
+from __future__ import annotations
+
+import copy
+import time
+from typing import Any
+
+import click
+
+from swift_core.errors import SwiftError
+
+
+def precompute_reference(reference: Any, dataset: Any, collator: Any, batch_size: int) -> None:
+    """Reference log-probs of every pair, once; afterwards the reference is not needed."""
+    rows = dataset.rows
+    for start in range(0, len(rows), batch_size):
+        chunk = rows[start : start + batch_size]
+        batch = collator(chunk)
+        logps, _ = reference(batch)
+        half = len(chunk)
+        for i, row in enumerate(chunk):
+            row["ref_chosen_logps"] = float(logps[i])
+            row["ref_rejected_logps"] = float(logps[half + i])
+
+
+def run_rlhf(args: Any, manager: Any = None) -> Any:
+    from swift_core.align.base import LossConfig
+    from swift_core.align.collator import PreferenceCollator
+    from swift_core.align.data import encode_pairs, encode_unpaired, paired_check, unpaired_check
+    from swift_core.align.trainer import PreferenceTrainer, ReferenceLogps
+    from swift_core.datasets.loader import load_rows
+    from swift_core.plugins import get_plugin_manager
+    from swift_core.train import pipeline as stages
+    from swift_core.train.data import EncodedDataset, split_rows
+    from swift_core.train.outputs import write_json_atomic
+
+    manager = manager or get_plugin_manager()
+    stages.normalize(args)
+    t_start = time.perf_counter()
+    descriptor = manager.get("alignment_losses", args.rlhf_type)
+    loss_fn = descriptor.load()()
+    if args.precompute_ref_log_probs and not descriptor.paired:
+        raise SwiftError(
+            f"--precompute_ref_log_probs needs a paired loss; {descriptor.name!r} takes unpaired data"
+        )
+    if args.packing or args.padding_free:
+        raise SwiftError(
+            "--packing/--padding_free are for sft/pt; preference batches pad chosen and rejected together"
+        )
+    caps = stages.check_capabilities(args, manager)
+    setup = stages.setup_model_family(args, manager)
+
+    loaded = load_rows(
+        args.dataset,
+        skip_bad_rows=args.skip_bad_rows,
+        seed=args.seed,
+        manager=manager,
+        check=paired_check if descriptor.paired else unpaired_check,
+    )
+    if loaded.bad_rows:
+        click.echo(loaded.bad_rows_summary(), err=True)
+    encode = encode_pairs if descriptor.paired else encode_unpaired
+    examples = encode(setup.template, setup.tokenizer, loaded.rows, args)
+    if args.val_dataset:
+        val = load_rows(
+            args.val_dataset,
+            skip_bad_rows=args.skip_bad_rows,
+            seed=args.seed,
+            manager=manager,
+            check=paired_check if descriptor.paired else unpaired_check,
+        )
+        train_ds, eval_ds = (
+            EncodedDataset(examples),
+            EncodedDataset(encode(setup.template, setup.tokenizer, val.rows, args)),
+        )
+    else:
+        train_part, eval_part = split_rows(examples, args.split_dataset_ratio, args.seed)  # type: ignore[arg-type]
+        train_ds = EncodedDataset(train_part)  # type: ignore[arg-type]
+        eval_ds = EncodedDataset(eval_part) if eval_part else None  # type: ignore[arg-type]
+    click.echo(
+        f"data: {len(train_ds)} {'pairs' if descriptor.paired else 'examples'} for {descriptor.name} "
+        f"({'reference: yes' if descriptor.needs_reference else 'reference-free'}), {len(eval_ds) if eval_ds else 0} held out; "
+        f"template {setup.template.name}",
+        err=True,
+    )
+
+    run_dir, resume = stages.prepare_run_dir(args)
+    import transformers
+
+    ref_model = None
+    if descriptor.needs_reference and args.ref_model:
+        ref_model = transformers.AutoModelForCausalLM.from_pretrained(
+            args.ref_model, dtype=stages.torch_dtype(caps.dtype_name)
+        ).eval()
+        ref_model.requires_grad_(False)
+    model = stages.load_trainable_model(args, caps, setup, manager)
+    frozen = None
+    if descriptor.needs_reference and ref_model is None and not caps.tuner.saves_adapter:
+        frozen = copy.deepcopy(model).eval()
+        frozen.requires_grad_(False)
+    reference = ReferenceLogps(model, ref_model, frozen) if descriptor.needs_reference else None
+    collator = PreferenceCollator(setup.tokenizer.pad_token_id or 0, descriptor.paired)
+    if reference is not None and args.precompute_ref_log_probs:
+        click.echo(f"precomputing reference log-probs ({reference.kind}) for {len(train_ds)} pairs", err=True)
+        model.eval()
+        precompute_reference(reference, train_ds, collator, args.per_device_eval_batch_size * 4)
+        if eval_ds is not None:
+            precompute_reference(reference, eval_ds, collator, args.per_device_eval_batch_size * 4)
+        model.train()
+        reference.frozen_copy = reference.ref_model = None
+
+    lr = stages.learning_rate(args, caps)
+    swift_args = stages.resolved_args(args, f"rlhf:{descriptor.name}", caps, setup, lr)
+    swift_args["reference"] = reference.kind if reference is not None else None
+    write_json_atomic(run_dir / "args.json", swift_args)
+    loss_config = LossConfig(
+        beta=args.beta,
+        label_smoothing=args.label_smoothing,
+        simpo_gamma=args.simpo_gamma,
+        cpo_alpha=args.cpo_alpha,
+        rpo_alpha=args.rpo_alpha,
+        desirable_weight=args.desirable_weight,
+        undesirable_weight=args.undesirable_weight,
+    )
+    has_eval = eval_ds is not None and len(eval_ds) > 0
+    trainer = PreferenceTrainer(
+        model=model,
+        args=stages.training_arguments(args, run_dir, lr, caps, has_eval),
+        train_dataset=train_ds,
+        eval_dataset=eval_ds if has_eval else None,
+        data_collator=collator,
+        processing_class=setup.tokenizer,
+        callbacks=stages.standard_callbacks(args, model, caps, run_dir, manager),
+        swift_args=swift_args,
+        param_groups=caps.tuner.optimizer_param_groups(model, args),
+        loss_fn=loss_fn,
+        loss_config=loss_config,
+        paired=descriptor.paired,
+        reference=reference,
+    )
+    return stages.train_and_summarize(
+        stages.quiet_default_printing(trainer), resume, run_dir, t_start, args, manager
+    )
