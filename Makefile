@@ -54,6 +54,8 @@ bench: setup
 	$(PY) bench/cli_startup.py
 	$(PY) bench/preprocess.py
 	$(PY) bench/train.py
+	$(PY) bench/dpo.py
+	$(PY) bench/serve.py
 
 docs: setup
 	$(PY) -m swift_core.docgen

@@ -10,4 +10,5 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "datasets": "swift_core.builtin.datasets",
     "tuners": "swift_core.builtin.tuners",
     "alignment-losses": "swift_core.builtin.alignment_losses",
+    "engines": "swift_core.builtin.engines",
 }

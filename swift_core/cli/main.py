@@ -27,7 +27,18 @@ CORE_COMMANDS: dict[str, tuple[str, str]] = {
         "Supervised fine-tuning (LoRA, QLoRA, full, ...): loss on assistant turns.",
     ),
     "pt": ("swift_core.cli.train_cmd:pt", "Pre-training / continued pre-training: loss on every token."),
-    "rlhf": ("swift_core.cli.rlhf_cmd:rlhf", "Preference alignment (DPO, IPO, SimPO, ORPO, CPO, KTO, ...) with loss plugins."),
+    "rlhf": (
+        "swift_core.cli.rlhf_cmd:rlhf",
+        "Preference alignment (DPO, IPO, SimPO, ORPO, CPO, KTO, ...) with loss plugins.",
+    ),
+    "infer": (
+        "swift_core.cli.infer_cmd:infer",
+        "Chat with a model or adapter, or run batch inference over a dataset.",
+    ),
+    "deploy": (
+        "swift_core.cli.deploy_cmd:deploy",
+        "Serve a model behind an OpenAI-compatible API (any engine plugin).",
+    ),
     "export": (
         "swift_core.cli.export_cmd:export",
         "Merge LoRA adapters into a full model that loads in plain transformers.",

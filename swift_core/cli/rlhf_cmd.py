@@ -14,4 +14,6 @@ def _rlhf(args: RLHFArguments) -> Any:
     run_rlhf(args)
 
 
-rlhf = dataclass_command("rlhf", RLHFArguments, _rlhf, "Preference alignment: DPO, IPO, SimPO, ORPO, CPO, KTO, ... (loss plugins).")
+rlhf = dataclass_command(
+    "rlhf", RLHFArguments, _rlhf, "Preference alignment: DPO, IPO, SimPO, ORPO, CPO, KTO, ... (loss plugins)."
+)

@@ -22,6 +22,10 @@ class UnsupportedRequest(SwiftError):
     """The request asks for something this engine cannot do (HTTP 400 in the server)."""
 
 
+class PromptTooLong(UnsupportedRequest):
+    """The prompt (plus room for one new token) exceeds the model's context (HTTP 400)."""
+
+
 @dataclass
 class EngineConfig:
     model: str  # a local folder (or hub id) of the base or merged model

@@ -16,7 +16,9 @@ def plot_loss(log_history: list[dict[str, Any]], path: Path) -> Path | None:
     except ImportError:  # a finished training must not fail for want of a plot
         import logging
 
-        logging.getLogger("swift_core").warning("matplotlib is not installed: no loss curve (pip install matplotlib)")
+        logging.getLogger("swift_core").warning(
+            "matplotlib is not installed: no loss curve (pip install matplotlib)"
+        )
         return None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -1,0 +1,19 @@
+"""Built-in inference engines. Factories are strings: torch and transformers load only when used."""
+
+from __future__ import annotations
+
+from swift_core.descriptors import EngineDescriptor
+from swift_core.hookspecs import hookimpl
+
+
+@hookimpl
+def register_engines(register):
+    register(
+        EngineDescriptor(
+            name="transformers",
+            aliases=("pt", "hf"),
+            description="transformers + peft: dynamic batching, streaming, several LoRA adapters per request",
+            factory="swift_core.infer.transformers_engine:TransformersEngine",
+            requires=("torch", "transformers", "peft"),
+        )
+    )

@@ -1,0 +1,192 @@
+"""`swift infer`: an interactive chat in the terminal, or batch inference over a dataset.
+
+Interactive mode reads stdin line by line (so it works under a pipe and in tmux): each line is a
+user turn, the answer is streamed, the history is kept; `/clear` resets it, `/exit` (or end of
+input) quits. Batch mode (`--val_dataset`) submits every row at once: the engine batches them;
+the last assistant turn of each row is its reference and is removed from the prompt. Results go
+to a jsonl file, one line per row, with a tqdm bar and a throughput summary line.
+`--port` serves the OpenAI-compatible API instead (as `swift deploy`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from swift_core.errors import SwiftError
+from swift_core.infer.arguments import InferArguments, build_engine, split_adapters
+from swift_core.infer.protocol import GenerationResponse, InferenceEngine, UnsupportedRequest
+
+COMMANDS = {"/clear": "reset the conversation", "/exit": "quit"}
+
+
+def run_infer(args: InferArguments, manager: Any = None) -> Any:
+    from swift_core.plugins import get_plugin_manager
+
+    manager = manager or get_plugin_manager()
+    if args.port is not None:
+        from swift_core.serve.deploy import run_deploy
+
+        return run_deploy(args, manager)
+    if args.val_dataset:
+        from swift_core.datasets.loader import load_rows
+
+        # the data first: a bad file fails before the model loads
+        rows = load_rows(args.val_dataset, seed=args.seed or 42, manager=manager).rows
+        engine = build_engine(args, manager)
+        return run_batch(engine, args, rows)
+    engine = build_engine(args, manager)
+    return run_interactive(engine, args)
+
+
+# -- interactive -------------------------------------------------------------------------------------
+
+
+def run_interactive(engine: InferenceEngine, args: InferArguments, stdin: Any = None) -> None:
+    stdin = stdin or sys.stdin
+    system = [{"role": "system", "content": args.system}] if args.system else []
+    history: list[dict[str, Any]] = list(system)
+    click.echo(
+        f"chatting with {engine.model_name}: one line per turn; "
+        + ", ".join(f"{c} to {h}" for c, h in COMMANDS.items()),
+        err=True,
+    )
+    loop = asyncio.new_event_loop()
+    try:
+        while True:
+            click.echo("<<< ", nl=False)
+            sys.stdout.flush()
+            line = stdin.readline()
+            if not line:
+                click.echo("")
+                break
+            text = line.rstrip("\r\n")
+            command = text.strip()
+            if command in ("/exit", "/quit"):
+                break
+            if command == "/clear":
+                history = list(system)
+                click.echo("(history cleared)")
+                continue
+            if not command:
+                continue
+            history.append({"role": "user", "content": text})
+            click.echo(">>> ", nl=False)
+            try:
+                answer = loop.run_until_complete(_answer(engine, args, history))
+            except UnsupportedRequest as exc:
+                history.pop()
+                click.echo(f"\n(error: {exc}; the turn was dropped)")
+                continue
+            history.append({"role": "assistant", "content": answer})
+    finally:
+        loop.run_until_complete(engine.close())
+        loop.close()
+
+
+async def _answer(engine: InferenceEngine, args: InferArguments, history: list[dict[str, Any]]) -> str:
+    request = args.request(list(history))
+    if not args.stream:
+        response = await engine.generate(request)
+        text = response.choices[0].text
+        click.echo(text)
+        return text
+    parts = []
+    async for chunk in engine.stream(request):
+        if chunk.text:
+            parts.append(chunk.text)
+            click.echo(chunk.text, nl=False)
+            sys.stdout.flush()
+    click.echo("")
+    return "".join(parts)
+
+
+# -- batch -------------------------------------------------------------------------------------------
+
+
+def default_result_path(args: InferArguments) -> Path:
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    checkpoint, _ = split_adapters(args.adapters)
+    root = Path(checkpoint) if checkpoint else Path.cwd()
+    return root / "infer_result" / f"{stamp}.jsonl"
+
+
+def split_row(row: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
+    """(prompt messages, reference): the last assistant turn is the reference."""
+    messages = list(row["messages"])
+    if messages and messages[-1].get("role") == "assistant":
+        return messages[:-1], messages[-1].get("content")
+    return messages, None
+
+
+def run_batch(engine: InferenceEngine, args: InferArguments, rows: list[dict[str, Any]]) -> Path:
+    from tqdm import tqdm
+
+    path = Path(args.result_path) if args.result_path else default_result_path(args)
+    prompts = [split_row(row) for row in rows]
+    results: list[dict[str, Any] | None] = [None] * len(rows)
+
+    async def one(i: int) -> tuple[int, GenerationResponse | BaseException]:
+        messages, _ = prompts[i]
+        try:
+            if not messages:
+                raise UnsupportedRequest("the row has no prompt (only an assistant turn)")
+            return i, await engine.generate(args.request(messages, rows[i].get("tools")))
+        except UnsupportedRequest as exc:
+            return i, exc
+
+    async def run_all() -> None:
+        try:
+            with tqdm(total=len(rows), desc="infer", unit="row", file=sys.stderr, dynamic_ncols=True) as bar:
+                for done in asyncio.as_completed([one(i) for i in range(len(rows))]):
+                    i, outcome = await done
+                    messages, reference = prompts[i]
+                    record: dict[str, Any] = {"messages": messages}
+                    if rows[i].get("tools"):
+                        record["tools"] = rows[i]["tools"]
+                    if isinstance(outcome, BaseException):
+                        record.update(response=None, reference=reference, error=str(outcome))
+                    else:
+                        choice = outcome.choices[0]
+                        record.update(
+                            response=choice.text,
+                            reference=reference,
+                            finish_reason=choice.finish_reason,
+                            prompt_tokens=outcome.prompt_tokens,
+                            completion_tokens=outcome.completion_tokens,
+                        )
+                    results[i] = record
+                    bar.update(1)
+        finally:
+            await engine.close()
+
+    start = time.perf_counter()
+    asyncio.run(run_all())
+    elapsed = max(time.perf_counter() - start, 1e-9)
+    _write_jsonl(path, [r for r in results if r is not None])
+    failed = sum(1 for r in results if r is not None and "error" in r)
+    tokens = sum(r.get("completion_tokens", 0) for r in results if r is not None)
+    click.echo(
+        f"infer: {len(rows)} rows ({failed} failed) in {elapsed:.2f}s: {len(rows) / elapsed:.2f} rows/s, "
+        f"{tokens} output tokens, {tokens / elapsed:.1f} tokens/s; results: {path}"
+    )
+    if failed == len(rows):
+        raise SwiftError(f"every row failed, e.g.: {next(r['error'] for r in results if r)}")
+    return path
+
+
+def _write_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("w", encoding="utf-8") as f:
+        for record in records:
+            f.write(json.dumps(record, ensure_ascii=False) + "\n")
+    os.replace(tmp, path)
