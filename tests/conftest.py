@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from helpers import FIXTURES, POLICY_ENV
+from helpers import FIXTURES, POLICY_ENV, pip_install_target
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -39,32 +37,9 @@ def installed_fixture_plugins(tmp_path_factory) -> Path:
     Returns the folder to put on PYTHONPATH; nothing is installed into the test environment itself.
     """
     target = tmp_path_factory.mktemp("site")
-    # Build from copies: setuptools writes *.egg-info into the source folder, and an egg-info on
-    # sys.path (conftest puts the fixture folders there) would make the fixtures look installed.
-    sources = tmp_path_factory.mktemp("src")
-    dists = []
-    for name in ("swift-hello", "swift-broken", "swift-forbidden"):
-        shutil.copytree(FIXTURES / name, sources / name)
-        dists.append(str(sources / name))
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--no-deps",
-            "--no-build-isolation",
-            "--target",
-            str(target),
-            *dists,
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=600,
+    return pip_install_target(
+        target, *(FIXTURES / n for n in ("swift-hello", "swift-broken", "swift-forbidden"))
     )
-    return target
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import FIXTURES, run_swift
+from helpers import FIXTURES, pip_install_target, run_swift
 
 pytestmark = pytest.mark.slow
 
@@ -85,24 +85,7 @@ def test_scaffolded_plugin_installs_and_is_discovered(tmp_path):
     assert out.returncode == 0, out.stderr
     root = tmp_path / "swift-acme"
     assert (root / "pyproject.toml").is_file() and (root / "swift_acme" / "plugin.py").is_file()
-    site = tmp_path / "site"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--no-deps",
-            "--no-build-isolation",
-            "--target",
-            str(site),
-            str(root),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=600,
-    )
+    site = pip_install_target(tmp_path / "site", root)
     rows, _ = _plugins(site)
     assert rows["acme"]["status"] == "loaded"
     assert rows["acme"]["capabilities"] == {"templates": ["acme-template"]}

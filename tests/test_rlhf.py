@@ -8,13 +8,10 @@ answers balanced so that preferring common answers scores 50%. Measured on this 
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from helpers import FIXTURES, run_swift
+from helpers import install_fixture, run_swift
 
 pytestmark = pytest.mark.slow
 
@@ -170,24 +167,7 @@ def test_bad_preference_rows_fail_before_the_model_loads(tiny_qwen, tmp_path, ro
 
 
 def test_third_party_loss_trains_and_policy_denial_hides_it(tiny_qwen, pref_data, tmp_path):
-    site = tmp_path / "site"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--no-deps",
-            "--no-build-isolation",
-            "--target",
-            str(site),
-            str(shutil.copytree(FIXTURES / "swift-myloss", tmp_path / "src")),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=600,
-    )
+    site = install_fixture(tmp_path, "swift-myloss")
     r = _rlhf(
         tiny_qwen,
         pref_data,

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
-from helpers import FIXTURES, run_swift
+from helpers import install_fixture, run_swift
 from safetensors.torch import load_file
 
 pytestmark = pytest.mark.slow
@@ -96,24 +93,7 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(tiny_qwen, tmp_path):
     """The swift-killer fixture plugin SIGKILLs training at step 5 and leaves a half-written
     checkpoint-6; `--resume_from_checkpoint auto` must take checkpoint-4 and end where an
     uninterrupted run with the same seed ends."""
-    site = tmp_path / "site"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--no-deps",
-            "--no-build-isolation",
-            "--target",
-            str(site),
-            str(shutil.copytree(FIXTURES / "swift-killer", tmp_path / "src")),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=600,
-    )
+    site = install_fixture(tmp_path, "swift-killer")
     data = _task_file(tmp_path)
     common = ("--max_steps", "8", "--save_steps", "2", "--seed", "7")
     straight = _sft(tiny_qwen, data, tmp_path / "a", *common)
@@ -233,24 +213,7 @@ def test_sft_refuses_data_without_an_assistant_turn_to_learn(tiny_qwen, tmp_path
 
 
 def test_third_party_tuner_trains_from_the_cli_and_policy_can_deny_it(tiny_qwen, tmp_path):
-    site = tmp_path / "site"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--no-deps",
-            "--no-build-isolation",
-            "--target",
-            str(site),
-            str(shutil.copytree(FIXTURES / "swift-mytuner", tmp_path / "src")),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=600,
-    )
+    site = install_fixture(tmp_path, "swift-mytuner")
     data = _task_file(tmp_path, 8)
     r = _sft(
         tiny_qwen,
