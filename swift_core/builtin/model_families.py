@@ -19,32 +19,6 @@ from typing import Any
 from swift_core.descriptors import ModelFamily
 from swift_core.hookspecs import hookimpl
 
-# The chat templates a family may name (the templates plugin provides them).
-TEMPLATE_NAMES: tuple[str, ...] = (
-    "chatml",
-    "qwen2_5",
-    "qwen3",
-    "llama2",
-    "llama3",
-    "llama3_1",
-    "llama3_2",
-    "mistral",
-    "gemma",
-    "gemma3",
-    "phi3",
-    "phi4",
-    "glm4",
-    "deepseek",
-    "deepseek_v3",
-    "deepseek_r1",
-    "internlm2",
-    "yi",
-    "baichuan2",
-    "minicpm",
-    "raw",
-    "qwen2_vl",
-)
-
 # Module names shared by most decoder-only models (Llama layout).
 _ATTN = ("q_proj", "k_proj", "v_proj", "o_proj")
 _MLP = ("gate_proj", "up_proj", "down_proj")
