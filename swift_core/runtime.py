@@ -15,6 +15,15 @@ from swift_core.errors import SwiftError
 DTYPE_NAMES = ("float32", "bfloat16", "float16")
 
 
+def torch_dtype(name: str) -> Any:
+    """The torch dtype of a `--torch_dtype` name."""
+    if name not in DTYPE_NAMES:
+        raise SwiftError(f"unknown dtype {name!r}; use one of {', '.join(DTYPE_NAMES)}")
+    import torch
+
+    return getattr(torch, name)
+
+
 class HardwareRuntime(ABC):
     """What the pipelines need to know about a kind of accelerator (or the CPU)."""
 

@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from swift_core.errors import SwiftError
+from swift_core.runtime import torch_dtype
 from swift_core.train.outputs import MARKER, mark_complete, read_args, require_complete, write_json_atomic
 
 
@@ -24,7 +25,6 @@ def merge_adapter(
     dtype: str | None = None,
     manager: Any = None,
 ) -> Path:
-    import torch
     import transformers
 
     from swift_core.plugins import get_plugin_manager
@@ -43,12 +43,10 @@ def merge_adapter(
     if out.exists() and any(out.iterdir()):
         raise SwiftError(f"{out} already exists and is not empty")
     tuner = manager.load("tuners", trained.get("tuner_type", "lora"))()
-    torch_dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[
-        dtype or trained.get("torch_dtype") or "float32"
-    ]
+    base_dtype = torch_dtype(dtype or trained.get("torch_dtype") or "float32")
     click.echo(f"merging {checkpoint} into {base_path}", err=True)
     try:
-        base = transformers.AutoModelForCausalLM.from_pretrained(base_path, dtype=torch_dtype)
+        base = transformers.AutoModelForCausalLM.from_pretrained(base_path, dtype=base_dtype)
     except OSError as exc:
         raise SwiftError(f"cannot load the base model {base_path!r}: {exc}") from None
     merged = tuner.merge(tuner.load(base, str(checkpoint)))

@@ -17,6 +17,7 @@ import click
 
 from swift_core import __version__
 from swift_core.errors import SwiftError
+from swift_core.runtime import torch_dtype
 
 DEFAULT_LR_ADAPTER = 1e-4
 DEFAULT_LR_FULL = 1e-5
@@ -117,12 +118,6 @@ def prepare_run_dir(args: Any) -> tuple[Path, Path | None]:
     if resume is not None:
         click.echo(f"resuming from {resume}", err=True)
     return run_dir, resume
-
-
-def torch_dtype(name: str) -> Any:
-    import torch
-
-    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
 
 
 def load_trainable_model(
