@@ -745,3 +745,47 @@ def test_text_rows_for_pretraining():
     }
     with pytest.raises(RowError, match="empty"):
         convert_row({"text": "  "})
+
+
+@pytest.mark.parametrize(
+    ("row", "messages"),
+    [
+        ({"messages": [U("a")]}, [U("a")]),
+        ({"messages": [U("a"), A("b"), U("c")]}, [U("a"), A("b"), U("c")]),
+        ({"instruction": "I", "input": "x"}, [U("I\nx")]),
+        ({"query": "q", "system": "s"}, [S("s"), U("q")]),
+        ({"prompt": "p"}, [U("p")]),
+        ({"prompt": "p", "completion": None}, [U("p")]),
+        ({"messages": [U("a"), A("b")]}, [U("a"), A("b")]),  # an answer is still welcome
+    ],
+)
+def test_inference_rows_may_stop_at_the_prompt(row, messages):
+    if messages[-1]["role"] != "assistant":
+        with pytest.raises(RowError):
+            convert_row(row)  # training needs the answer
+    assert convert_row(row, answer_optional=True)["messages"] == messages
+
+
+@pytest.mark.parametrize(
+    ("row", "field", "fragment"),
+    [
+        ({"messages": [U("a"), U("b")]}, "messages[1].role", "expected 'assistant'"),
+        ({"messages": [A("b")]}, "messages[0].role", "expected 'user'"),
+        ({"instruction": "I", "output": 3}, "output", "expected a string"),
+        ({"query": None}, "query", "expected a string, got null"),
+    ],
+)
+def test_inference_rows_are_still_checked(row, field, fragment):
+    with pytest.raises(RowError) as info:
+        convert_row(row, answer_optional=True)
+    assert info.value.field == field and fragment in info.value.message
+
+
+def test_load_rows_takes_prompt_only_rows_for_inference(tmp_path):
+    path = tmp_path / "prompts.jsonl"
+    path.write_text(json.dumps({"query": "hi"}) + "\n" + json.dumps({"query": "x", "response": "y"}) + "\n")
+    with pytest.raises(BadRowError) as info:
+        load_rows(str(path))
+    assert "line 1" in str(info.value) and "response" in str(info.value)
+    rows = load_rows(str(path), answer_optional=True).rows
+    assert [r["messages"] for r in rows] == [[U("hi")], [U("x"), A("y")]]

@@ -216,3 +216,23 @@ def test_generate_batch_runs_requests_together():
     out = engine.generate_batch([GenerationRequest(messages=[{"role": "user", "content": "x"}])] * 3)
     assert [o.choices[0].text for o in out] == ["ok 1", "ok 2", "ok 3"]
     asyncio.run(engine.close())
+
+
+def test_batch_mode_answers_prompt_only_rows(tmp_path, monkeypatch, capsys):
+    """Rows without an answer (the usual shape of an evaluation set) are prompts, not bad rows."""
+    from swift_core.infer import run as infer_run
+    from swift_core.infer.arguments import InferArguments
+
+    engine = RecordingEngine()
+    monkeypatch.setattr(infer_run, "build_engine", lambda args, manager: engine)
+    data = write_rows(
+        tmp_path / "prompts.jsonl",
+        [{"query": "hi"}, {"instruction": "add", "input": "1 1"}, *ROWS[:1]],
+    )
+    out = tmp_path / "out.jsonl"
+    infer_run.run_infer(InferArguments(model="x", val_dataset=[str(data)], result_path=str(out)))
+    results = read_jsonl(out)
+    assert [r["messages"][-1]["content"] for r in results] == ["hi", "add\n1 1", "what is 0 plus 0?"]
+    assert [r["reference"] for r in results] == [None, None, "0"]
+    assert all(r["response"].startswith("ok ") for r in results)
+    assert "3 rows (0 failed)" in capsys.readouterr().out

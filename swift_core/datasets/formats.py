@@ -345,15 +345,22 @@ def detect_format(row: dict[str, Any]) -> str:
     raise RowError("(row)", f"unknown format: keys found {keys}; accepted formats: {accepted}")
 
 
-def _messages_format(row: dict[str, Any]) -> _Builder:
+def _messages_format(row: dict[str, Any], answer_optional: bool = False) -> _Builder:
     return _prepend_system(row, _message_list(row["messages"], "messages"))
 
 
-def _sharegpt_format(row: dict[str, Any]) -> _Builder:
+def _sharegpt_format(row: dict[str, Any], answer_optional: bool = False) -> _Builder:
     return _prepend_system(row, _message_list(row["conversations"], "conversations", sharegpt=True))
 
 
-def _alpaca_format(row: dict[str, Any]) -> _Builder:
+def _add_answer(row: dict[str, Any], key: str, builder: _Builder, answer_optional: bool) -> None:
+    """The answer field as the assistant turn; for inference rows (answer optional) it may be absent."""
+    if answer_optional and (key not in row or row[key] is None):
+        return
+    builder.add("assistant", _text(_required(row, key), key), key)
+
+
+def _alpaca_format(row: dict[str, Any], answer_optional: bool = False) -> _Builder:
     builder = _Builder()
     _system(row, builder)
     _history(row, builder)
@@ -361,16 +368,16 @@ def _alpaca_format(row: dict[str, Any]) -> _Builder:
     extra = _text(row["input"], "input") if _present(row, "input") else ""
     query = "\n".join(p for p in (instruction, extra) if p)
     builder.add("user", query, "instruction")
-    builder.add("assistant", _text(_required(row, "output"), "output"), "output")
+    _add_answer(row, "output", builder, answer_optional)
     return builder
 
 
-def _query_response_format(row: dict[str, Any]) -> _Builder:
+def _query_response_format(row: dict[str, Any], answer_optional: bool = False) -> _Builder:
     builder = _Builder()
     _system(row, builder)
     _history(row, builder)
     builder.add("user", _text(_required(row, "query"), "query", builder), "query")
-    builder.add("assistant", _text(_required(row, "response"), "response"), "response")
+    _add_answer(row, "response", builder, answer_optional)
     return builder
 
 
@@ -384,9 +391,10 @@ def _turns(value: Any, field: str, role: str) -> _Builder:
     return builder
 
 
-def _prompt_completion_format(row: dict[str, Any]) -> _Builder:
+def _prompt_completion_format(row: dict[str, Any], answer_optional: bool = False) -> _Builder:
     builder = _turns(_required(row, "prompt"), "prompt", "user")
-    builder.extend(_turns(_required(row, "completion"), "completion", "assistant"))
+    if not (answer_optional and row.get("completion") is None):
+        builder.extend(_turns(_required(row, "completion"), "completion", "assistant"))
     return _prepend_system(row, builder)
 
 
@@ -561,8 +569,12 @@ def _preference_format(row: dict[str, Any]) -> tuple[_Builder, str]:
 # --- checks and the other fields ----------------------------------------------------------------
 
 
-def check_structure(builder: _Builder, root: str) -> None:
-    """One leading system message; user/assistant alternate; tool turns only after tool calls."""
+def check_structure(builder: _Builder, root: str, answer_optional: bool = False) -> None:
+    """One leading system message; user/assistant alternate; tool turns only after tool calls.
+
+    Training rows end with an answer; inference rows (`answer_optional`) may end with the turn the
+    model is to answer (a user or tool message).
+    """
     msgs, paths = builder.messages, builder.paths
     if not msgs:
         raise RowError(root, "no messages")
@@ -594,6 +606,8 @@ def check_structure(builder: _Builder, root: str) -> None:
             )
         prev = msg
     last = msgs[-1]
+    if answer_optional and last["role"] in ("user", "tool"):
+        return
     if last["role"] != "assistant":
         raise RowError(root, f"the conversation must end with an assistant message, not {last['role']!r}")
     if not last["content"].strip() and not last.get("tool_calls"):
@@ -650,11 +664,14 @@ def _label(value: Any) -> bool:
     raise RowError("label", f"expected true/false (or 1/0), got {json_type(value)} {value!r}")
 
 
-def convert_row(row: dict[str, Any], base_dir: str | None = None) -> dict[str, Any]:
+def convert_row(
+    row: dict[str, Any], base_dir: str | None = None, answer_optional: bool = False
+) -> dict[str, Any]:
     """Convert one row of any supported format to the internal form.
 
     `base_dir` is the data file's folder: relative image paths are resolved against it (and must
-    exist). Raises `RowError` naming the field.
+    exist). `answer_optional`: rows for inference may stop at the prompt (no output/response/
+    completion, or messages ending with a user turn). Raises `RowError` naming the field.
     """
     fmt = detect_format(row)
     if fmt == "text":
@@ -667,9 +684,9 @@ def convert_row(row: dict[str, Any], base_dir: str | None = None) -> dict[str, A
         builder, rejected = _preference_format(row)
         root = "chosen"
     else:
-        builder = _SFT_FORMATS[fmt](row)
+        builder = _SFT_FORMATS[fmt](row, answer_optional)
         root = _ROOT_FIELD[fmt]
-    check_structure(builder, root)
+    check_structure(builder, root, answer_optional)
 
     if _present(row, "rejected_response") and _present(row, "rejected_messages"):
         raise RowError(

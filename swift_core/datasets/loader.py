@@ -540,13 +540,15 @@ def _apply_columns(record: dict[str, Any], columns: dict[str, str]) -> dict[str,
     return out
 
 
-def _convert(record: Any, columns: dict[str, str], base_dir: str | None) -> dict[str, Any]:
+def _convert(
+    record: Any, columns: dict[str, str], base_dir: str | None, answer_optional: bool = False
+) -> dict[str, Any]:
     if isinstance(record, RowError):
         raise record
     if not isinstance(record, dict):
         raise RowError("(row)", f"expected an object, got {json_type(record)}")
     row = _materialize_images(_apply_columns(dict(record), columns))
-    return convert_row(row, base_dir=base_dir)
+    return convert_row(row, base_dir=base_dir, answer_optional=answer_optional)
 
 
 def load_rows(
@@ -557,6 +559,7 @@ def load_rows(
     manager: Any = None,
     split: str = "train",
     check: Callable[[dict[str, Any]], None] | None = None,
+    answer_optional: bool = False,
 ) -> DatasetLoadResult:
     """Load, convert, sample and concatenate the rows of every spec, in order.
 
@@ -564,6 +567,7 @@ def load_rows(
     `manager` gives the dataset registry (default: the process's plugin manager).
     `check` is what the pipeline needs of each converted row (e.g. a rejected answer for DPO): it
     raises `RowError(field, message)`, reported with the file and line like any bad row.
+    `answer_optional`: rows for inference may stop at the prompt (see `convert_row`).
     """
     if isinstance(specs, str):
         specs = [specs]
@@ -581,7 +585,7 @@ def load_rows(
         for label, unit, records, base_dir, columns, always_skip in source.parts():
             for number, record in records:
                 try:
-                    row = _convert(record, columns, base_dir)
+                    row = _convert(record, columns, base_dir, answer_optional)
                     if check is not None:
                         check(row)
                     rows.append(row)

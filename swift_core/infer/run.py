@@ -3,7 +3,8 @@
 Interactive mode reads stdin line by line (so it works under a pipe and in tmux): each line is a
 user turn, the answer is streamed, the history is kept; `/clear` resets it, `/exit` (or end of
 input) quits. Batch mode (`--val_dataset`) submits every row at once: the engine batches them;
-the last assistant turn of each row is its reference and is removed from the prompt. Results go
+a row may stop at the prompt, or end with an answer, which is then its reference and is removed
+from the prompt. Results go
 to a jsonl file, one line per row, with a tqdm bar and a throughput summary line.
 `--port` serves the OpenAI-compatible API instead (as `swift deploy`).
 """
@@ -40,7 +41,7 @@ def run_infer(args: InferArguments, manager: Any = None) -> Any:
         from swift_core.datasets.loader import load_rows
 
         # the data first: a bad file fails before the model loads
-        rows = load_rows(args.val_dataset, seed=args.seed or 42, manager=manager).rows
+        rows = load_rows(args.val_dataset, seed=args.seed or 42, manager=manager, answer_optional=True).rows
         engine = build_engine(args, manager)
         return run_batch(engine, args, rows)
     engine = build_engine(args, manager)
