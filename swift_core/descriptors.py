@@ -175,13 +175,32 @@ class TunerDescriptor(Descriptor):
     kind_label = "tuner"
 
 
+# What an alignment loss is computed from (AlignmentLossDescriptor.scores).
+SCORE_KINDS = ("logps", "reward")
+
+
 @dataclass(frozen=True, kw_only=True)
 class AlignmentLossDescriptor(Descriptor):
-    """The trainer reads `needs_reference` and `paired`, never the loss's name."""
+    """The trainer reads `needs_reference`, `paired` and `scores`, never the loss's name.
+
+    `scores` says what the loss is computed from: "logps", the policy's summed log-probabilities of
+    each answer (a causal LM; DPO and its family), or "reward", one scalar per sequence from a
+    sequence-classification head with a single output (a reward model, Bradley-Terry).
+    """
 
     needs_reference: bool = True
     paired: bool = True
+    scores: str = "logps"
     kind_label = "alignment loss"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.scores not in SCORE_KINDS:
+            raise ValueError(
+                f"alignment loss {self.name!r}: scores must be one of {', '.join(SCORE_KINDS)}, got {self.scores!r}"
+            )
+        if self.scores == "reward" and self.needs_reference:
+            raise ValueError(f"alignment loss {self.name!r}: a reward-model loss takes no reference model")
 
 
 @dataclass(frozen=True, kw_only=True)

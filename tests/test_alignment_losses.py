@@ -29,15 +29,16 @@ BATCH = 8
 ATOL = 1e-5
 DTYPE = torch.float64
 
-EXPECTED = {  # name: (needs_reference, paired)
-    "dpo": (True, True),
-    "robust": (True, True),
-    "ipo": (True, True),
-    "hinge": (True, True),
-    "simpo": (False, True),
-    "orpo": (False, True),
-    "cpo": (False, True),
-    "kto": (True, False),
+EXPECTED = {  # name: (needs_reference, paired, scores)
+    "dpo": (True, True, "logps"),
+    "robust": (True, True, "logps"),
+    "ipo": (True, True, "logps"),
+    "hinge": (True, True, "logps"),
+    "simpo": (False, True, "logps"),
+    "orpo": (False, True, "logps"),
+    "cpo": (False, True, "logps"),
+    "kto": (True, False, "logps"),
+    "rm": (False, True, "reward"),
 }
 
 MYLOSS = PluginSource("myloss", "swift_myloss.plugin", "swift-myloss", "0.1.0")
@@ -444,7 +445,7 @@ def test_robust_refuses_a_flip_rate_of_half_or_more(builtin_manager):
         swift_loss(builtin_manager, "robust")(logps, LossConfig(label_smoothing=0.5))
 
 
-@pytest.mark.parametrize("name", sorted(EXPECTED))
+@pytest.mark.parametrize("name", sorted(n for n, e in EXPECTED.items() if e[2] == "logps"))
 def test_every_loss_has_a_gradient_through_the_policy_logps(builtin_manager, name):
     _, _, logps = _paired_case(1)
     logps.chosen_logps = logps.chosen_logps.clone().requires_grad_(True)
@@ -462,23 +463,25 @@ def test_every_loss_has_a_gradient_through_the_policy_logps(builtin_manager, nam
 def test_every_builtin_loss_declares_reference_and_pairing(builtin_manager):
     registry = builtin_manager.registry("alignment_losses")
     assert registry.names() == sorted(EXPECTED)
-    for name, (needs_reference, paired) in EXPECTED.items():
+    for name, expected in EXPECTED.items():
         descriptor = registry.get(name)
-        assert (descriptor.needs_reference, descriptor.paired) == (needs_reference, paired), name
+        assert (descriptor.needs_reference, descriptor.paired, descriptor.scores) == expected, name
         assert descriptor.plugin == "alignment-losses" and descriptor.distribution == "swift-core"
         assert descriptor.description
         assert swift_loss(builtin_manager, name).name == name
     assert registry.get("dpo_robust").name == "robust"
+    assert registry.get("reward_model").name == "rm"
 
 
 def test_the_plugin_module_imports_no_torch():
     code = (
         "import sys; import swift_core.builtin.alignment_losses as m; "
-        "assert 'torch' not in sys.modules, 'torch imported'; print(len(m.ALIGNMENT_LOSSES))"
+        "assert 'torch' not in sys.modules, 'torch imported'; "
+        "print(len(m.ALIGNMENT_LOSSES), m.REWARD_MODEL_LOSS.name)"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == str(len(EXPECTED))
+    assert result.stdout.strip() == f"{len(EXPECTED) - 1} rm"
 
 
 def test_a_third_party_loss_registers_and_computes():

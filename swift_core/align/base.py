@@ -3,8 +3,9 @@
 A loss plugin registers an `AlignmentLossDescriptor` (with `needs_reference` and `paired`) whose
 factory returns an `AlignmentLoss`. The preference trainer computes the sequence log-probabilities
 once per batch (one concatenated forward for chosen and rejected), hands them over as
-`PreferenceLogps`, and reads back the loss and the implied rewards. It never looks at the loss's
-name: what it needs to know is on the descriptor.
+`PreferenceLogps`, and reads back the loss and the implied rewards. A reward-model loss (descriptor
+`scores="reward"`) gets the scores of a sequence-classification head as `PreferenceScores`
+instead. The trainer never looks at the loss's name: what it needs to know is on the descriptor.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class LossConfig:
     rpo_alpha: float | None = None  # an optional SFT (NLL) term on chosen answers, added to any loss
     desirable_weight: float = 1.0  # KTO
     undesirable_weight: float = 1.0  # KTO
+    center_rewards_coefficient: float | None = None  # reward models: pull the rewards towards 0
 
 
 @dataclass
@@ -56,6 +58,18 @@ class PreferenceLogps:
 
 
 @dataclass
+class PreferenceScores:
+    """What a reward-model loss (descriptor `scores="reward"`) gets: one scalar per sequence.
+
+    `chosen` and `rejected` have shape (batch,): the sequence-classification head's output at the
+    last token of prompt + chosen answer and prompt + rejected answer.
+    """
+
+    chosen: Any
+    rejected: Any
+
+
+@dataclass
 class LossOutput:
     loss: Any  # scalar tensor
     chosen_rewards: Any  # (batch,) implied rewards of the chosen (or desirable) answers
@@ -67,4 +81,5 @@ class AlignmentLoss(ABC):
     name: str = ""
 
     @abstractmethod
-    def __call__(self, logps: PreferenceLogps, config: LossConfig) -> LossOutput: ...
+    def __call__(self, logps: PreferenceLogps | PreferenceScores, config: LossConfig) -> LossOutput:
+        """`PreferenceLogps` for descriptors with scores="logps", `PreferenceScores` for "reward"."""

@@ -17,10 +17,11 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from swift_core.align.base import AlignmentLoss, LossConfig, LossOutput, PreferenceLogps
+from swift_core.align.base import AlignmentLoss, LossConfig, LossOutput, PreferenceLogps, PreferenceScores
 from swift_core.errors import SwiftError
 
 __all__ = [
+    "BradleyTerryLoss",
     "CPOLoss",
     "DPOLoss",
     "HingeLoss",
@@ -269,3 +270,28 @@ class KTOLoss(PreferenceLoss):
             rejected_rewards=config.beta * rejected_logratios.detach(),
             metrics={"kl": float(kl.reshape(-1).mean())},
         )
+
+
+class BradleyTerryLoss(AlignmentLoss):
+    """A reward model's loss: -log sigmoid(r_chosen - r_rejected), the Bradley-Terry likelihood of
+    the preference, optionally plus `center_rewards_coefficient * mean((r_chosen + r_rejected)^2)`
+    (Eisenstein et al. 2023) so that rewards stay centred on zero.
+
+    The reported rewards are the head's scores themselves (no beta: there is no policy ratio).
+    """
+
+    name = "rm"
+
+    def __call__(self, scores: PreferenceScores, config: LossConfig) -> LossOutput:
+        if not isinstance(scores, PreferenceScores):
+            raise SwiftError(
+                f"the {self.name!r} loss scores sequences with a reward head; its descriptor must say "
+                f"scores='reward' (got {type(scores).__name__})"
+            )
+        if config.rpo_alpha is not None:
+            raise SwiftError("--rpo_alpha adds an NLL term to a policy; a reward model has none")
+        chosen, rejected = scores.chosen.float(), scores.rejected.float()
+        loss = -F.logsigmoid(chosen - rejected).mean()
+        if config.center_rewards_coefficient:
+            loss = loss + config.center_rewards_coefficient * torch.mean((chosen + rejected) ** 2)
+        return LossOutput(loss=loss, chosen_rewards=chosen.detach(), rejected_rewards=rejected.detach())

@@ -1,4 +1,9 @@
-"""`swift rlhf`: the training pipeline's stages around preference data and an alignment loss."""
+"""`swift rlhf`: the training pipeline's stages around preference data and an alignment loss.
+
+The loss's descriptor decides the shape of the run: a reference model or not (`needs_reference`),
+pairs or labelled examples (`paired`), and a causal LM scored by log-probs or a reward model, a
+one-output sequence-classification head (`scores`). The loss's name is never read.
+"""
 
 from __future__ import annotations
 
@@ -28,7 +33,8 @@ def run_rlhf(args: Any, manager: Any = None) -> Any:
     from swift_core.align.base import LossConfig
     from swift_core.align.collator import PreferenceCollator
     from swift_core.align.data import encode_pairs, encode_unpaired, paired_check, unpaired_check
-    from swift_core.align.trainer import PreferenceTrainer, ReferenceLogps
+    from swift_core.align.reward_head import SCORES_KEY, reward_config, reward_pad_token_id
+    from swift_core.align.trainer import PreferenceTrainer, ReferenceLogps, RewardModelTrainer
     from swift_core.datasets.loader import load_rows
     from swift_core.plugins import get_plugin_manager
     from swift_core.train import pipeline as stages
@@ -40,10 +46,14 @@ def run_rlhf(args: Any, manager: Any = None) -> Any:
     t_start = time.perf_counter()
     descriptor = manager.get("alignment_losses", args.rlhf_type)
     loss_fn = descriptor.load()()
-    if args.precompute_ref_log_probs and not descriptor.paired:
+    reward_model = descriptor.scores == "reward"
+    if args.precompute_ref_log_probs and not (descriptor.paired and descriptor.needs_reference):
         raise SwiftError(
-            f"--precompute_ref_log_probs needs a paired loss; {descriptor.name!r} takes unpaired data"
+            f"--precompute_ref_log_probs needs a paired loss with a reference model; {descriptor.name!r} "
+            f"{'takes unpaired data' if not descriptor.paired else 'has no reference'}"
         )
+    if args.ref_model and not descriptor.needs_reference:
+        raise SwiftError(f"--ref_model: the {descriptor.name!r} loss uses no reference model")
     if args.packing or args.padding_free:
         raise SwiftError(
             "--packing/--padding_free are for sft/pt; preference batches pad chosen and rejected together"
@@ -94,13 +104,24 @@ def run_rlhf(args: Any, manager: Any = None) -> Any:
             args.ref_model, dtype=stages.torch_dtype(caps.dtype_name)
         ).eval()
         ref_model.requires_grad_(False)
-    model = stages.load_trainable_model(args, caps, setup, manager)
+    if reward_model:
+        model = stages.load_trainable_model(
+            args,
+            caps,
+            setup,
+            manager,
+            model_class=transformers.AutoModelForSequenceClassification,
+            config_overrides=reward_config(setup.tokenizer),
+        )
+    else:
+        model = stages.load_trainable_model(args, caps, setup, manager)
     frozen = None
     if descriptor.needs_reference and ref_model is None and not caps.tuner.saves_adapter:
         frozen = copy.deepcopy(model).eval()
         frozen.requires_grad_(False)
     reference = ReferenceLogps(model, ref_model, frozen) if descriptor.needs_reference else None
-    collator = PreferenceCollator(setup.tokenizer.pad_token_id or 0, descriptor.paired)
+    pad_id = reward_pad_token_id(setup.tokenizer) if reward_model else (setup.tokenizer.pad_token_id or 0)
+    collator = PreferenceCollator(pad_id, descriptor.paired)
     if reference is not None and args.precompute_ref_log_probs:
         click.echo(f"precomputing reference log-probs ({reference.kind}) for {len(train_ds)} pairs", err=True)
         model.eval()
@@ -113,6 +134,7 @@ def run_rlhf(args: Any, manager: Any = None) -> Any:
     lr = stages.learning_rate(args, caps)
     swift_args = stages.resolved_args(args, f"rlhf:{descriptor.name}", caps, setup, lr)
     swift_args["reference"] = reference.kind if reference is not None else None
+    swift_args[SCORES_KEY] = descriptor.scores
     write_json_atomic(run_dir / "args.json", swift_args)
     loss_config = LossConfig(
         beta=args.beta,
@@ -122,9 +144,12 @@ def run_rlhf(args: Any, manager: Any = None) -> Any:
         rpo_alpha=args.rpo_alpha,
         desirable_weight=args.desirable_weight,
         undesirable_weight=args.undesirable_weight,
+        center_rewards_coefficient=args.center_rewards_coefficient,
     )
     has_eval = eval_ds is not None and len(eval_ds) > 0
-    trainer = PreferenceTrainer(
+    trainer_class = RewardModelTrainer if reward_model else PreferenceTrainer
+    loss_kwargs = {} if reward_model else {"paired": descriptor.paired, "reference": reference}
+    trainer = trainer_class(
         model=model,
         args=stages.training_arguments(args, run_dir, lr, caps, has_eval),
         train_dataset=train_ds,
@@ -136,8 +161,7 @@ def run_rlhf(args: Any, manager: Any = None) -> Any:
         param_groups=caps.tuner.optimizer_param_groups(model, args),
         loss_fn=loss_fn,
         loss_config=loss_config,
-        paired=descriptor.paired,
-        reference=reference,
+        **loss_kwargs,
     )
     return stages.train_and_summarize(
         stages.quiet_default_printing(trainer), resume, run_dir, t_start, args, manager

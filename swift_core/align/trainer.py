@@ -3,7 +3,8 @@
 One forward over chosen and rejected answers together; the reference log-probs come from
 precomputed values, a separate reference model, the policy with its adapter disabled (LoRA: no
 second copy in memory), or a frozen copy (full fine-tuning). The loss plugin's descriptor says
-whether a reference is needed and whether data is paired; the trainer never reads its name.
+whether a reference is needed, whether data is paired and whether the loss reads log-probs or a
+reward head's scores (`RewardModelTrainer`); the trainer never reads its name.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import contextlib
 from collections import defaultdict
 from typing import Any
 
-from swift_core.align.base import LossConfig, PreferenceLogps
+from swift_core.align.base import LossConfig, PreferenceLogps, PreferenceScores
 from swift_core.train.trainer import SwiftTrainer
 
 
@@ -123,6 +124,14 @@ class PreferenceTrainer(SwiftTrainer):
         return (result.loss, out) if return_outputs else result.loss
 
     def _record(self, result: Any, batch: PreferenceLogps) -> None:
+        prefix = self._record_rewards(result)
+        m = self._metrics
+        m[f"{prefix}logps/chosen"].append(batch.chosen_logps.detach().mean().item())
+        if batch.rejected_logps is not None:
+            m[f"{prefix}logps/rejected"].append(batch.rejected_logps.detach().mean().item())
+
+    def _record_rewards(self, result: Any) -> str:
+        """rewards/* and the loss's own metrics; returns the prefix ("eval_" while evaluating)."""
         prefix = "eval_" if not self.model.training else ""
         chosen = result.chosen_rewards.detach().float()
         m = self._metrics
@@ -143,11 +152,9 @@ class PreferenceTrainer(SwiftTrainer):
                 m[f"{prefix}rewards/margins"].append((chosen.mean() - rejected.mean()).item())
         else:
             m[f"{prefix}rewards/chosen"].append(chosen.mean().item())
-        m[f"{prefix}logps/chosen"].append(batch.chosen_logps.detach().mean().item())
-        if batch.rejected_logps is not None:
-            m[f"{prefix}logps/rejected"].append(batch.rejected_logps.detach().mean().item())
         for key, value in result.metrics.items():
             m[f"{prefix}{key}"].append(float(value))
+        return prefix
 
     def log(self, logs: dict[str, float], *args: Any, **kwargs: Any) -> None:
         prefix = "eval_" if any(k.startswith("eval_") for k in logs) else ""
@@ -158,3 +165,27 @@ class PreferenceTrainer(SwiftTrainer):
             if values:
                 logs[key] = sum(values) / len(values)
         super().log(logs, *args, **kwargs)
+
+
+class RewardModelTrainer(PreferenceTrainer):
+    """A reward model: one forward of a one-output sequence-classification head over chosen and
+    rejected sequences together; the loss plugin (descriptor scores="reward") gets their scores.
+
+    transformers' `*ForSequenceClassification` reads the score at the last token that is not the
+    pad token, so batches are right-padded with `config.pad_token_id` (the pipeline sets it).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, paired=True, reference=None, **kwargs)
+
+    def compute_loss(
+        self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None
+    ):
+        out = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"])
+        rewards = out.logits.squeeze(-1)
+        half = rewards.shape[0] // 2
+        result = self.loss_fn(
+            PreferenceScores(chosen=rewards[:half], rejected=rewards[half:]), self.loss_config
+        )
+        self._record_rewards(result)
+        return (result.loss, out) if return_outputs else result.loss

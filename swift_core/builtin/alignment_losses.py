@@ -1,8 +1,8 @@
 """Built-in alignment losses. Factories are strings: torch loads only when a loss is selected.
 
-The trainer reads `needs_reference` (load a frozen reference model, or precompute its log-probs)
-and `paired` (chosen/rejected pairs, or unpaired examples with a desirable label) from these
-descriptors, never the loss's name.
+The trainer reads `needs_reference` (load a frozen reference model, or precompute its log-probs),
+`paired` (chosen/rejected pairs, or unpaired examples with a desirable label) and `scores` (policy
+log-probs, or a reward head's scalar) from these descriptors, never the loss's name.
 """
 
 from __future__ import annotations
@@ -60,6 +60,18 @@ ALIGNMENT_LOSSES: tuple[tuple[str, str, str, bool, bool, tuple[str, ...]], ...] 
 )
 
 
+# Reward models are trained from pairs with a Bradley-Terry loss on a sequence-classification head.
+REWARD_MODEL_LOSS = AlignmentLossDescriptor(
+    name="rm",
+    factory=f"{_LOSSES}:BradleyTerryLoss",
+    description="Reward model: a one-output sequence-classification head, Bradley-Terry loss",
+    needs_reference=False,
+    paired=True,
+    scores="reward",
+    aliases=("reward_model", "reward"),
+)
+
+
 @hookimpl
 def register_alignment_losses(register):
     for name, factory, description, needs_reference, paired, aliases in ALIGNMENT_LOSSES:
@@ -73,3 +85,4 @@ def register_alignment_losses(register):
                 aliases=aliases,
             )
         )
+    register(REWARD_MODEL_LOSS)

@@ -12,7 +12,7 @@ from swift_core.config.train_args import TrainArguments
 class RLHFArguments(TrainArguments):
     rlhf_type: str = arg(
         "dpo",
-        help="An alignment loss: dpo, robust, ipo, hinge, simpo, orpo, cpo, kto, or a plugin's",
+        help="An alignment loss: dpo, robust, ipo, hinge, simpo, orpo, cpo, kto, rm (reward model), or a plugin's",
         aliases=("method",),
     )
     beta: float = arg(0.1, help="Strength of the KL regularisation (DPO family), or the reward scale")
@@ -24,5 +24,9 @@ class RLHFArguments(TrainArguments):
     undesirable_weight: float = arg(1.0, help="KTO: weight of undesirable examples")
     ref_model: str | None = arg(
         None, help="Reference model folder (default: the adapter disabled, or a frozen copy)"
+    )
+    center_rewards_coefficient: float | None = arg(
+        None,
+        help="Reward models: add this weight times mean((r_chosen + r_rejected)^2) to centre the rewards",
     )
     precompute_ref_log_probs: bool = arg(False, help="Compute the reference log-probs once, before training")

@@ -6,7 +6,8 @@ input) quits. Batch mode (`--val_dataset`) submits every row at once: the engine
 a row may stop at the prompt, or end with an answer, which is then its reference and is removed
 from the prompt. Results go
 to a jsonl file, one line per row, with a tqdm bar and a throughput summary line.
-`--port` serves the OpenAI-compatible API instead (as `swift deploy`).
+`--port` serves the OpenAI-compatible API instead (as `swift deploy`). A reward model
+(`swift rlhf --rlhf_type rm`) scores the rows' answers instead (swift_core.infer.score).
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from typing import Any
 import click
 
 from swift_core.errors import SwiftError
-from swift_core.infer.arguments import InferArguments, build_engine, split_adapters
+from swift_core.infer.arguments import InferArguments, build_engine, engine_config, split_adapters
 from swift_core.infer.protocol import GenerationResponse, InferenceEngine, UnsupportedRequest
+from swift_core.infer.score import is_reward_model
 
 COMMANDS = {"/clear": "reset the conversation", "/exit": "quit"}
 
@@ -33,6 +35,9 @@ def run_infer(args: InferArguments, manager: Any = None) -> Any:
     from swift_core.plugins import get_plugin_manager
 
     manager = manager or get_plugin_manager()
+    config = engine_config(args)
+    if is_reward_model(config):
+        return run_reward_scoring(args, config, manager)
     if args.port is not None:
         from swift_core.serve.deploy import run_deploy
 
@@ -46,6 +51,21 @@ def run_infer(args: InferArguments, manager: Any = None) -> Any:
         return run_batch(engine, args, rows)
     engine = build_engine(args, manager)
     return run_interactive(engine, args)
+
+
+def run_reward_scoring(args: InferArguments, config: Any, manager: Any) -> Path:
+    """A reward model scores the answers of --val_dataset (it generates nothing to chat with)."""
+    from swift_core.datasets.loader import load_rows
+    from swift_core.infer.score import run_scoring
+
+    if args.port is not None or not args.val_dataset:
+        raise SwiftError(
+            f"{config.model} is a reward model: it scores answers instead of writing them. Give "
+            "--val_dataset with rows that end with an answer (preference rows score both answers)"
+        )
+    rows = load_rows(args.val_dataset, seed=args.seed or 42, manager=manager).rows
+    path = Path(args.result_path) if args.result_path else default_result_path(args)
+    return run_scoring(config, rows, path, manager)
 
 
 # -- interactive -------------------------------------------------------------------------------------
@@ -172,7 +192,7 @@ def run_batch(engine: InferenceEngine, args: InferArguments, rows: list[dict[str
     start = time.perf_counter()
     asyncio.run(run_all())
     elapsed = max(time.perf_counter() - start, 1e-9)
-    _write_jsonl(path, [r for r in results if r is not None])
+    write_jsonl(path, [r for r in results if r is not None])
     failed = sum(1 for r in results if r is not None and "error" in r)
     tokens = sum(r.get("completion_tokens", 0) for r in results if r is not None)
     click.echo(
@@ -184,7 +204,7 @@ def run_batch(engine: InferenceEngine, args: InferArguments, rows: list[dict[str
     return path
 
 
-def _write_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
+def write_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     with tmp.open("w", encoding="utf-8") as f:

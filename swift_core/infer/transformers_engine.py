@@ -186,7 +186,7 @@ class TransformersEngine(InferenceEngine):
         self.max_batch_size = max(1, int(config.max_batch_size))
         self.stats = EngineStats()
 
-        model_path, template_name, model_type, default_adapter, tokenizer_path = _resolve_checkpoint(config)
+        model_path, template_name, model_type, default_adapter, tokenizer_path = resolve_checkpoint(config)
         # Every adapter folder is checked before anything heavy loads.
         adapters: list[tuple[str, str, str]] = []
         if default_adapter:
@@ -662,7 +662,7 @@ class TransformersEngine(InferenceEngine):
 # -- loading helpers ---------------------------------------------------------------------------------
 
 
-def _resolve_checkpoint(config: EngineConfig) -> tuple[str, str | None, str | None, str | None, str | None]:
+def resolve_checkpoint(config: EngineConfig) -> tuple[str, str | None, str | None, str | None, str | None]:
     """(model folder, template, model_type, default adapter, tokenizer folder) of `config.model`.
 
     A Swift checkpoint (args.json) names its base model, family and template: an adapter

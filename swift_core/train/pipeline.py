@@ -121,14 +121,23 @@ def prepare_run_dir(args: Any) -> tuple[Path, Path | None]:
 
 
 def load_trainable_model(
-    args: Any, caps: Capabilities, setup: ModelSetup, manager: Any, model_class: Any = None
+    args: Any,
+    caps: Capabilities,
+    setup: ModelSetup,
+    manager: Any,
+    model_class: Any = None,
+    config_overrides: dict[str, Any] | None = None,
 ) -> Any:
-    """The base model (quantized when asked), prepared and wrapped by the tuner."""
+    """The base model (quantized when asked), prepared and wrapped by the tuner.
+
+    `model_class` defaults to AutoModelForCausalLM (a reward model passes the sequence-classification
+    auto class); `config_overrides` go to `from_pretrained` (e.g. num_labels=1).
+    """
     import transformers
 
     transformers.set_seed(args.seed)
     manager.hook.before_model_load(args=args)
-    load_kwargs: dict[str, Any] = {"dtype": torch_dtype(caps.dtype_name)}
+    load_kwargs: dict[str, Any] = {"dtype": torch_dtype(caps.dtype_name), **(config_overrides or {})}
     if caps.quantizer is not None:
         load_kwargs.update(caps.quantizer.load_kwargs(args, torch_dtype(caps.dtype_name)))
     model_class = model_class or transformers.AutoModelForCausalLM

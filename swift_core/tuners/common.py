@@ -25,6 +25,28 @@ FEEDFORWARD_OUTPUTS = frozenset({"down_proj", "w2", "fc2", "dense_4h_to_h"})
 
 SPECIAL_TARGETS = ("all-linear", "attn")
 
+# transformers' sequence-classification heads (a reward model's `score`): trained whole, never
+# adapted; peft's SEQ_CLS task saves them with the adapter (modules_to_save).
+CLASSIFIER_HEADS = ("score", "classifier")
+
+
+def is_sequence_classifier(model: Any) -> bool:
+    """A `*ForSequenceClassification` model (e.g. a reward model), possibly wrapped by peft."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return type(base).__name__.endswith("ForSequenceClassification")
+
+
+def peft_task_type(model: Any) -> str:
+    """peft's task for this model: SEQ_CLS keeps the classifier head trainable and saved."""
+    return "SEQ_CLS" if is_sequence_classifier(model) else "CAUSAL_LM"
+
+
+def output_head(model: Any) -> Any:
+    """The module that produces the model's outputs: the LM head, or the classifier head."""
+    if is_sequence_classifier(model):
+        return next((getattr(model, name) for name in CLASSIFIER_HEADS if hasattr(model, name)), None)
+    return model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+
 
 def check_quantized_base(tuner: Any, args: Any, reason: str) -> None:
     """Refuse --quant_bits with a tuner that cannot train on a quantized base."""
@@ -47,7 +69,7 @@ def linear_module_names(model: Any) -> list[str]:
     import torch
     from transformers.pytorch_utils import Conv1D
 
-    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    head = output_head(model)
     names = set()
     for name, module in model.named_modules():
         if module is head or not name:

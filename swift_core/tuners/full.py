@@ -11,6 +11,7 @@ from swift_core.tuners.common import (
     final_norm,
     find_decoder_layers,
     matches_prefix,
+    output_head,
 )
 
 
@@ -80,8 +81,7 @@ class FreezeTuner(_WeightsTuner):
             for layer in list(layers)[len(layers) - n :]:
                 layer.requires_grad_(True)
             norm = final_norm(model, find_decoder_layers(model)[0])
-            head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
-            for module in (norm, head):
+            for module in (norm, output_head(model)):
                 if module is not None:
                     module.requires_grad_(True)
         for name, param in model.named_parameters():

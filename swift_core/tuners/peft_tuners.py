@@ -27,10 +27,10 @@ from swift_core.tuners.common import (
     FEEDFORWARD_OUTPUTS,
     check_quantized_base,
     linear_module_names,
+    peft_task_type,
     resolve_target_modules,
 )
 
-_TASK_TYPE = "CAUSAL_LM"
 # init_weights values that move part of the base weights into the adapter at initialisation.
 _MUTATING_INITS = ("pissa", "olora")
 # init_weights values that need nothing but the weights (eva, corda, loftq, lora_ga need data or
@@ -124,7 +124,7 @@ class LoraTuner(PeftTuner):
         from peft import LoraConfig
 
         return LoraConfig(
-            task_type=_TASK_TYPE,
+            task_type=peft_task_type(model),
             r=args.lora_rank,
             lora_alpha=args.lora_alpha,
             lora_dropout=args.lora_dropout,
@@ -301,7 +301,7 @@ class AdaLoraTuner(PeftTuner):
         from peft import AdaLoraConfig
 
         return AdaLoraConfig(
-            task_type=_TASK_TYPE,
+            task_type=peft_task_type(model),
             init_r=args.adalora_init_r,
             target_r=args.adalora_target_r,
             tinit=args.adalora_tinit,
@@ -353,7 +353,7 @@ class IA3Tuner(PeftTuner):
 
         names = _explicit_targets(model, targets)
         return IA3Config(
-            task_type=_TASK_TYPE,
+            task_type=peft_task_type(model),
             target_modules=names,
             feedforward_modules=[n for n in names if n in FEEDFORWARD_OUTPUTS],
             modules_to_save=_modules_to_save(args),
@@ -374,7 +374,7 @@ class VeraTuner(PeftTuner):
         from peft import VeraConfig
 
         return VeraConfig(
-            task_type=_TASK_TYPE,
+            task_type=peft_task_type(model),
             r=args.vera_rank,
             target_modules=targets,
             vera_dropout=args.lora_dropout,
@@ -390,7 +390,7 @@ class BoftTuner(PeftTuner):
         from peft import BOFTConfig
 
         return BOFTConfig(
-            task_type=_TASK_TYPE,
+            task_type=peft_task_type(model),
             boft_block_size=args.boft_block_size,
             boft_block_num=0,
             boft_n_butterfly_factor=1,
@@ -427,7 +427,7 @@ class FourierFTTuner(PeftTuner):
         from peft import FourierFTConfig
 
         return FourierFTConfig(
-            task_type=_TASK_TYPE,
+            task_type=peft_task_type(model),
             n_frequency=args.fourier_n_frequency,
             target_modules=targets,
             modules_to_save=_modules_to_save(args),
