@@ -211,6 +211,20 @@ def test_rm_trains_from_the_cli_and_swift_infer_scores_like_plain_transformers(t
     wins = sum(x["score"] > x["rejected_score"] for x in results)
     assert f"chosen scored above rejected in {wins}/{len(PAIRS)} pairs" in r.stdout
 
+    if tuner == "lora":  # merged into the base, the head comes along and the scores stay
+        merged = tmp_path / "merged"
+        r = run_swift("export", "--adapters", str(ckpt), "--merge_lora", "true", "--output_dir", str(merged))
+        assert r.returncode == 0, r.stderr
+        assert json.loads((merged / "config.json").read_text())["architectures"] == [
+            "Qwen2ForSequenceClassification"
+        ]
+        r = run_swift(
+            "infer", "--model", str(merged), "--val_dataset", str(data), "--result_path", str(scored)
+        )
+        assert r.returncode == 0, r.stderr
+        merged_scores = [json.loads(line)["score"] for line in scored.read_text().splitlines()]
+        assert max(abs(a - b) for a, b in zip(merged_scores, got)) < 1e-4
+
 
 @pytest.mark.slow
 def test_reward_model_mistakes_are_clear(tiny_qwen, tmp_path):

@@ -1,7 +1,8 @@
 """Merge a trained adapter into its base model and write a plain Hugging Face checkpoint.
 
 The merged folder is written under a temporary name and renamed when complete, so an
-interrupted export never leaves a folder that looks like a finished model.
+interrupted export never leaves a folder that looks like a finished model. A reward model
+(`swift rlhf --rlhf_type rm`) merges into a sequence-classification model with its score head.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 import click
 
+from swift_core.align.reward_head import SCORES_KEY, reward_config
 from swift_core.errors import SwiftError
 from swift_core.runtime import torch_dtype
 from swift_core.train.outputs import MARKER, mark_complete, read_args, require_complete, write_json_atomic
@@ -45,8 +47,16 @@ def merge_adapter(
     tuner = manager.load("tuners", trained.get("tuner_type", "lora"))()
     base_dtype = torch_dtype(dtype or trained.get("torch_dtype") or "float32")
     click.echo(f"merging {checkpoint} into {base_path}", err=True)
+    # A reward model's checkpoint says so in args.json: its base is loaded with the same head.
+    if trained.get(SCORES_KEY) == "reward":
+        auto_class, overrides = (
+            transformers.AutoModelForSequenceClassification,
+            reward_config(transformers.AutoTokenizer.from_pretrained(checkpoint)),
+        )
+    else:
+        auto_class, overrides = transformers.AutoModelForCausalLM, {}
     try:
-        base = transformers.AutoModelForCausalLM.from_pretrained(base_path, dtype=base_dtype)
+        base = auto_class.from_pretrained(base_path, dtype=base_dtype, **overrides)
     except OSError as exc:
         raise SwiftError(f"cannot load the base model {base_path!r}: {exc}") from None
     merged = tuner.merge(tuner.load(base, str(checkpoint)))
