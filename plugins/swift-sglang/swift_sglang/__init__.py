@@ -1,0 +1,1 @@
+"""swift-sglang: SGLang's offline engine as a Swift inference engine (`--engine sglang`)."""

@@ -1,0 +1,134 @@
+"""Adapter folders and the chat template, read before an engine plugin starts its library.
+
+Engine plugins that serve LoRA adapters (LmDeploy, SGLang, vLLM) read the same Swift/peft folders
+and must pick the same template, so that one checkpoint renders the same prompt whatever engine
+serves it; plugins cannot import each other, so the shared reading lives here. Everything is
+checked before the library loads weights (tens of seconds on a GPU): a bad adapter folder, or two
+adapters trained with different templates, fail at once with a clear error. Light: no torch.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from swift_core.errors import SwiftError
+from swift_core.infer.protocol import EngineConfig
+
+DEFAULT_ADAPTER = "swift_default"  # the adapter of a checkpoint served as the model (not listed)
+
+
+@dataclass(frozen=True)
+class Adapter:
+    name: str
+    path: str
+    template: str | None = None  # the template a Swift checkpoint was trained with
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise SwiftError(f"cannot read {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise SwiftError(f"{path}: expected a JSON object")
+    return data
+
+
+def read_adapters(adapters: dict[str, str], engine: str) -> list[Adapter]:
+    """Served name -> LoRA folder (a peft folder or a complete Swift checkpoint), checked;
+    `engine` names the library in the messages."""
+    from swift_core.train.outputs import ARGS_FILE, require_complete
+
+    out = []
+    for name, folder in adapters.items():
+        path = Path(folder).expanduser()
+        if not path.is_dir():
+            raise SwiftError(f"adapter {name!r}: {folder} is not a folder")
+        config_path = path / "adapter_config.json"
+        if not config_path.is_file():
+            raise SwiftError(
+                f"adapter {name!r}: {path} has no adapter_config.json. {engine} serves LoRA adapters; a "
+                "full-parameter checkpoint is a model: pass it as the model instead"
+            )
+        template = None
+        if (path / ARGS_FILE).is_file():  # a Swift checkpoint: only a complete one
+            require_complete(path)
+            template = read_json(path / ARGS_FILE).get("template")
+        config = read_json(config_path)
+        peft_type = str(config.get("peft_type", "LORA")).upper()
+        if peft_type != "LORA" or config.get("use_dora"):
+            kind = "DoRA" if peft_type == "LORA" else peft_type
+            raise SwiftError(
+                f"adapter {name!r}: {engine} serves plain LoRA adapters, {path} holds {kind}. Merge it into "
+                f"the base model (swift export --merge_lora --adapters {path}) and serve the result"
+            )
+        out.append(Adapter(name, str(path.resolve()), template))
+    return out
+
+
+def split_checkpoint(config: EngineConfig, engine: str) -> tuple[EngineConfig, Adapter | None]:
+    """A Swift adapter checkpoint given as the model (`swift infer --adapters CHECKPOINT`): its base
+    model (`extra["base_model"]`, else args.json's `model_dir`) is served with the adapter on for
+    requests that name none, as the transformers engine does. Anything else is returned as it is;
+    `base_model` leaves `extra` either way (it is Swift's key, not the engine's)."""
+    from swift_core.train.outputs import ARGS_FILE, require_complete
+
+    extra = {k: v for k, v in config.extra.items() if k != "base_model"}
+    plain = replace(config, extra=extra)
+    folder = Path(config.model).expanduser()
+    if not (folder / ARGS_FILE).is_file() or not (folder / "adapter_config.json").is_file():
+        return plain, None
+    require_complete(folder)
+    trained = read_json(folder / ARGS_FILE)
+    if not trained.get("saves_adapter", True):
+        return plain, None
+    base = config.extra.get("base_model") or trained.get("model_dir")
+    if not base:
+        raise SwiftError(f"{folder}/{ARGS_FILE} does not name the base model; pass --model")
+    (adapter,) = read_adapters({DEFAULT_ADAPTER: str(folder)}, engine)
+    resolved = replace(
+        plain,
+        model=str(base),
+        template=config.template or trained.get("template"),
+        model_type=config.model_type or trained.get("family"),
+    )
+    return resolved, adapter
+
+
+def choose_template(config: EngineConfig, adapters: list[Any], manager: Any) -> tuple[str, Any]:
+    """The template's name (--template, else the model's/adapters' args.json, else the family's)
+    and the resolved model. The same order as the other engines, so one checkpoint renders the
+    same prompt whatever engine serves it."""
+    from swift_core.models.resolve import resolve_model
+
+    resolved = resolve_model(config.model, config.model_type, manager)
+    if config.template:
+        return config.template, resolved
+    args_path = Path(resolved.model) / "args.json"
+    if resolved.is_local and args_path.is_file():
+        trained = read_json(args_path).get("template")
+        if trained:
+            return str(trained), resolved
+    templates = {a.template for a in adapters if a.template}
+    if len(templates) > 1:
+        raise SwiftError(
+            f"the adapters were trained with different templates ({', '.join(sorted(templates))}); "
+            "pass --template to choose one"
+        )
+    if templates:
+        return templates.pop(), resolved
+    return resolved.family.template, resolved
+
+
+def model_context(model_dir: str) -> int | None:
+    """`max_position_embeddings` of a local model folder (None when it does not say)."""
+    path = Path(model_dir) / "config.json"
+    if not path.is_file():
+        return None
+    config = read_json(path)
+    text = config.get("text_config")
+    value = (text if isinstance(text, dict) else config).get("max_position_embeddings")
+    return int(value) if isinstance(value, int) and value > 0 else None
