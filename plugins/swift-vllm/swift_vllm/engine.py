@@ -39,6 +39,7 @@ from swift_core.infer.protocol import (
     GenerationRequest,
     GenerationResponse,
     InferenceEngine,
+    PromptTooLong,
     StreamChunk,
     TokenLogprob,
     UnsupportedRequest,
@@ -484,8 +485,8 @@ class VllmEngine(InferenceEngine):
             raise SwiftError("the vLLM engine is closed")
         self.check_request(request)
         ids = self.prompt_ids(request)
-        if len(ids) >= self.max_model_len:
-            raise UnsupportedRequest(
+        if len(ids) >= self.max_model_len:  # PromptTooLong: the server's 400 says context_length_exceeded
+            raise PromptTooLong(
                 f"the prompt has {len(ids)} tokens; this engine's context is {self.max_model_len} tokens"
             )
         try:
