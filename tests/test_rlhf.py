@@ -15,6 +15,11 @@ from helpers import install_fixture, run_swift
 
 pytestmark = pytest.mark.slow
 
+# Reward model (LoRA r=16, lr 1e-3, the demo's base, 120 steps): held-out accuracy measured
+# 2026-11-30 with seeds 42 (the tests'), 1 and 2: 83%, 72%, 89%; a random head gets about 50%.
+RM_STEPS = 120
+RM_THRESHOLD = 0.70
+
 
 @pytest.fixture(scope="module")
 def pref_data(tmp_path_factory):
@@ -195,3 +200,44 @@ def test_third_party_loss_trains_and_policy_denial_hides_it(tiny_qwen, pref_data
     )
     assert denied.returncode == 2
     assert "unknown alignment loss 'myloss'" in denied.stderr and "myloss (blocked)" in denied.stderr
+
+
+def test_reward_model_generalises_and_swift_infer_agrees_with_its_eval(demo_result, pref_data, tmp_path):
+    """`--rlhf_type rm` on the demo's base: held-out pairs ranked right well above the 50% a
+    prior-only model gets; scoring the same pairs with `swift infer` gives the same accuracy."""
+    out = tmp_path / "rm"
+    steps = str(RM_STEPS)
+    r = _rlhf(
+        demo_result["base"],
+        pref_data,
+        out,
+        "--rlhf_type",
+        "rm",
+        "--max_steps",
+        steps,
+        "--save_steps",
+        steps,
+        "--eval_steps",
+        steps,
+        "--learning_rate",
+        "1e-3",
+    )
+    assert r.returncode == 0, r.stderr
+    final = _final_eval(out)
+    assert final["eval_rewards/accuracies"] >= RM_THRESHOLD, final
+    ckpt = next(out.glob(f"v*/checkpoint-{steps}"))
+    scored = tmp_path / "scores.jsonl"
+    r = run_swift(
+        "infer",
+        "--adapters",
+        str(ckpt),
+        "--val_dataset",
+        str(pref_data / "eval.jsonl"),
+        "--result_path",
+        str(scored),
+        env={"OMP_NUM_THREADS": "2"},
+    )
+    assert r.returncode == 0, r.stderr
+    results = [json.loads(line) for line in scored.read_text().splitlines()]
+    accuracy = sum(x["score"] > x["rejected_score"] for x in results) / len(results)
+    assert abs(accuracy - final["eval_rewards/accuracies"]) <= 1 / len(results) + 1e-9

@@ -23,7 +23,6 @@ import asyncio
 import atexit
 import contextlib
 import dataclasses
-import json
 import os
 import threading
 import uuid
@@ -32,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from swift_core.errors import SwiftError, nearest
+from swift_core.infer.adapter_folders import choose_template, read_json
 from swift_core.infer.protocol import (
     Choice,
     EngineCapabilities,
@@ -115,16 +115,6 @@ class Adapter:
         return LoRARequest(self.name, self.lora_id, self.path)
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise SwiftError(f"cannot read {path}: {exc}") from None
-    if not isinstance(data, dict):
-        raise SwiftError(f"{path}: expected a JSON object")
-    return data
-
-
 def read_adapters(adapters: dict[str, str]) -> list[Adapter]:
     """Served name -> folder, checked: a LoRA (peft) folder; a Swift checkpoint must be complete."""
     from swift_core.train.outputs import ARGS_FILE, require_complete
@@ -143,8 +133,8 @@ def read_adapters(adapters: dict[str, str]) -> list[Adapter]:
         template = None
         if (path / ARGS_FILE).is_file():  # a Swift checkpoint: only a complete one
             require_complete(path)
-            template = _read_json(path / ARGS_FILE).get("template")
-        config = _read_json(config_path)
+            template = read_json(path / ARGS_FILE).get("template")
+        config = read_json(config_path)
         peft_type = str(config.get("peft_type", "LORA")).upper()
         if peft_type != "LORA":
             raise SwiftError(
@@ -187,29 +177,6 @@ def lora_rank_limit(adapters: list[Adapter]) -> int:
         f"LoRA rank {needed} is above what vLLM supports (at most {allowed_lora_ranks()[-1]}); "
         "merge the adapter into the base model and serve the result"
     )
-
-
-def choose_template(config: EngineConfig, adapters: list[Adapter], manager: Any) -> tuple[str, Any]:
-    """The template's name: --template, else the model's/adapters' args.json, else the family's."""
-    from swift_core.models.resolve import resolve_model
-
-    resolved = resolve_model(config.model, config.model_type, manager)
-    if config.template:
-        return config.template, resolved
-    args_path = Path(resolved.model) / "args.json"
-    if resolved.is_local and args_path.is_file():
-        trained = _read_json(args_path).get("template")
-        if trained:
-            return str(trained), resolved
-    trained = {a.template for a in adapters if a.template}
-    if len(trained) > 1:
-        raise SwiftError(
-            f"the adapters were trained with different templates ({', '.join(sorted(trained))}); "
-            "pass --template to choose one"
-        )
-    if trained:
-        return trained.pop(), resolved
-    return resolved.family.template, resolved
 
 
 def engine_kwargs(
@@ -260,7 +227,7 @@ def check_cpu_model(model_dir: str) -> None:
     sizes = cpu_head_sizes()
     if sizes is None or not config_path.is_file():
         return
-    config = _read_json(config_path)
+    config = read_json(config_path)
     config = config.get("text_config", config) if isinstance(config.get("text_config"), dict) else config
     head_dim = config.get("head_dim")
     if not head_dim and config.get("hidden_size") and config.get("num_attention_heads"):
