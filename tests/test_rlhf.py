@@ -241,3 +241,25 @@ def test_reward_model_generalises_and_swift_infer_agrees_with_its_eval(demo_resu
     results = [json.loads(line) for line in scored.read_text().splitlines()]
     accuracy = sum(x["score"] > x["rejected_score"] for x in results) / len(results)
     assert abs(accuracy - final["eval_rewards/accuracies"]) <= 1 / len(results) + 1e-9
+
+
+@pytest.mark.parametrize(
+    "extra, reference, weights",
+    [
+        (("--quant_method", "bnb", "--quant_bits", "4"), "adapter disabled", "adapter_model.safetensors"),
+        (("--tuner_type", "full"), "frozen copy", "model.safetensors"),
+    ],
+)
+def test_dpo_trains_with_qlora_and_full_fine_tuning(
+    tiny_qwen, pref_data, tmp_path, extra, reference, weights
+):
+    out = tmp_path / "out"
+    r = _rlhf(
+        tiny_qwen, pref_data, out, "--rlhf_type", "dpo", "--max_steps", "2", "--save_steps", "2", *extra
+    )
+    assert r.returncode == 0, r.stderr
+    ckpt = next(out.glob("v*/checkpoint-2"))
+    args = json.loads((ckpt / "args.json").read_text())
+    assert args["reference"] == reference and (ckpt / weights).is_file()
+    logs = next(out.glob("v*/logging.jsonl")).read_text()
+    assert "rewards/margins" in logs
