@@ -263,3 +263,39 @@ def test_dpo_trains_with_qlora_and_full_fine_tuning(
     assert args["reference"] == reference and (ckpt / weights).is_file()
     logs = next(out.glob("v*/logging.jsonl")).read_text()
     assert "rewards/margins" in logs
+
+
+def test_rlhf_resumes_after_sigkill_like_an_uninterrupted_run(tiny_qwen, pref_data, tmp_path):
+    """The swift-killer fixture SIGKILLs DPO at step 5 (checkpoint-6 half-written); resuming from
+    the newest complete checkpoint ends with the adapter an uninterrupted run ends with."""
+    import torch
+    from safetensors.torch import load_file
+
+    site = install_fixture(tmp_path, "swift-killer")
+    common = ("--rlhf_type", "dpo", "--max_steps", "8", "--save_steps", "2", "--seed", "7")
+    straight = _rlhf(tiny_qwen, pref_data, tmp_path / "a", *common)
+    assert straight.returncode == 0, straight.stderr
+    killed = _rlhf(
+        tiny_qwen,
+        pref_data,
+        tmp_path / "b",
+        *common,
+        env={"PYTHONPATH": str(site), "SWIFT_KILL_AT_STEP": "5"},
+    )
+    assert killed.returncode == -9, killed.stderr
+    resumed = _rlhf(
+        tiny_qwen,
+        pref_data,
+        tmp_path / "b",
+        *common,
+        "--resume_from_checkpoint",
+        "auto",
+        env={"PYTHONPATH": str(site)},
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming from" in resumed.stderr and "checkpoint-4" in resumed.stderr
+    a = load_file(next((tmp_path / "a").glob("v*/checkpoint-8")) / "adapter_model.safetensors")
+    b = load_file(next((tmp_path / "b").glob("v*/checkpoint-8")) / "adapter_model.safetensors")
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.allclose(a[key], b[key], atol=1e-6), key
