@@ -10,364 +10,86 @@ random model's answer varied), streaming equal to generate, logprobs and prompt 
 transformers' log-softmax, a LoRA adapter served by name (`enable_lora`, `lora_paths`) equal to
 transformers+peft, stop strings, cancellation aborting the request inside SGLang, and a chat
 completion (plain and streamed) through Swift's OpenAI server. Prints a PASS/FAIL table and exits 1
-when a check fails. Not run in CI (the CPU tests use a fake of sglang).
-
-The built model is `--size medium` by default (head size 64: GPU attention kernels cover 64 and
-128, not the 32 of `small`), with its final norm scaled up (x20) so that the random model's greedy
-choices are not near-ties that float16 kernels may break differently (top-2 logit gaps of 0.1 and
-more on the prompts used here). A divergence from transformers where its top-2 logits are within
-`--tie_margin` is reported as a near-tie, not a failure. SGLang gets half the GPU memory
-(`mem_fraction_static=0.5`): the transformers reference runs in the same process.
+when a check fails. Not run in CI (the CPU tests use a fake of sglang). The checks every engine
+passes, the models and the transformers reference are in bench/gpu/engine_smoke.py (see there for
+the built model and `--tie_margin`). SGLang gets half the GPU memory (`mem_fraction_static=0.5`):
+the transformers reference runs in the same process.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
-import os
 import sys
-import tempfile
 import time
-import traceback
-from collections.abc import Callable
 from pathlib import Path
 
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # engine_smoke, beside this script
 
-CHATS = [
-    [{"role": "user", "content": "What is the capital of France?"}],
-    [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Name three colours."}],
-]
-RESULTS: list[tuple[str, bool, str]] = []
-
-
-def check(name: str) -> Callable[[Callable[[], str]], Callable[[], str]]:
-    """Run the check now; record PASS with its note, or FAIL with the error."""
-
-    def run(fn: Callable[[], str]) -> Callable[[], str]:
-        started = time.perf_counter()
-        try:
-            note = fn() or ""
-            RESULTS.append((name, True, f"{note} ({time.perf_counter() - started:.1f}s)"))
-        except Exception as exc:
-            traceback.print_exc()
-            RESULTS.append((name, False, f"{type(exc).__name__}: {exc}"[:300]))
-        return fn
-
-    return run
-
-
-def build_model(work: Path, size: str) -> str:
-    """A random Qwen2.5 with a trained-on-the-spot tokenizer, its logits sharpened, float16."""
-    import torch
-    from transformers import AutoModelForCausalLM
-
-    from swift_core.models.tiny import build_tiny_model
-
-    path = build_tiny_model(work / "base", "qwen2_5", size=size)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
-    with torch.no_grad():
-        model.model.norm.weight.mul_(20.0)  # the final norm scales the logits only: fewer near-ties
-    model.to(torch.float16).save_pretrained(path)
-    return str(path)
-
-
-def build_lora(base: str, out: Path) -> str:
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    torch.manual_seed(1)
-    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
-    peft_model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"]))
-    with torch.no_grad():
-        for name, param in peft_model.named_parameters():
-            if "lora_B" in name:
-                param.normal_(0.0, 0.5)
-    peft_model.save_pretrained(out)
-    return str(out)
-
-
-class Reference:
-    """transformers (+peft) on the GPU, float16: greedy ids and log-softmax for given prompt ids."""
-
-    def __init__(self, base: str, adapter: str | None = None):
-        import torch
-        from transformers import AutoModelForCausalLM
-
-        model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float16).cuda()
-        if adapter:
-            from peft import PeftModel
-
-            model = PeftModel.from_pretrained(model, adapter)
-        self.model = model.eval()
-
-    def greedy(self, ids: list[int], max_new: int, stop_ids: list[int], penalty: float = 1.0) -> list[int]:
-        import torch
-
-        with torch.no_grad():
-            out = self.model.generate(
-                input_ids=torch.tensor([ids]).cuda(),
-                attention_mask=torch.ones(1, len(ids), dtype=torch.long).cuda(),
-                max_new_tokens=max_new,
-                do_sample=False,
-                repetition_penalty=penalty,
-                eos_token_id=stop_ids,
-                pad_token_id=stop_ids[0],
-            )
-        return out[0, len(ids) :].tolist()
-
-    def logits(self, ids: list[int]):
-        import torch
-
-        with torch.no_grad():
-            return self.model(input_ids=torch.tensor([ids]).cuda()).logits[0].float()
-
-
-def stop_ids_of(engine, ref: Reference) -> list[int]:
-    """The ids that end an answer: the template's stop tokens and the model's EOS (one or a list)."""
-    eos = ref.model.generation_config.eos_token_id
-    eos = eos if isinstance(eos, list) else [eos]
-    return [s for s in dict.fromkeys([*engine._stop_ids, *eos]) if s is not None]
-
-
-def compare(ref: Reference, ids: list[int], got: list[int], expected: list[int], margin: float) -> str:
-    """'' when equal; a near-tie note when the first difference is a near-tie; else raise."""
-    if got == expected:
-        return ""
-    step = next((i for i, (a, b) in enumerate(zip(got, expected)) if a != b), min(len(got), len(expected)))
-    logits = ref.logits(ids + expected[:step])[-1]
-    top2 = logits.topk(2).values.tolist()
-    if top2[0] - top2[1] < margin:
-        return f"near-tie at step {step} (top-2 gap {top2[0] - top2[1]:.4f})"
-    raise AssertionError(
-        f"differs at step {step}: engine {got[step : step + 5]} vs transformers {expected[step : step + 5]}"
-    )
+from engine_smoke import CHATS, EngineChecks, check, parse_args, prepare, report  # noqa: E402
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", help="a local folder or hub id (default: build a random Qwen2.5)")
-    parser.add_argument("--size", default="medium", help="size of the built model (swift_core.models.tiny)")
-    parser.add_argument("--work_dir", help="where to build models (default: a temporary folder)")
-    parser.add_argument("--max_new", type=int, default=24)
-    parser.add_argument("--tie_margin", type=float, default=0.05)
-    args = parser.parse_args()
-
-    import torch
-
+    args = parse_args(__doc__)
     from swift_core.infer.protocol import EngineConfig, GenerationRequest
-    from swift_core.plugins import get_plugin_manager
 
-    if not torch.cuda.is_available():
-        print("FAIL: no CUDA GPU visible")
-        return 1
-    work = Path(args.work_dir or tempfile.mkdtemp(prefix="sglang-smoke-"))
-    work.mkdir(parents=True, exist_ok=True)
-    base = args.model or build_model(work, args.size)
-    lora = build_lora(base, work / "lora")
-    manager = get_plugin_manager()
-    state: dict = {}
-
-    @check("plugin loads the engine (sglang installed)")
-    def _load():
-        import sglang
-
-        state["Engine"] = manager.load("engines", "sglang")
-        return f"sglang {sglang.__version__}"
-
-    if "Engine" not in state:
+    setup = prepare(args, "sglang")
+    if setup is None:
         return report()
-    Engine = state["Engine"]
+    state: dict = {}
 
     @check("SGLang starts with a LoRA adapter")
     def _start():
         config = EngineConfig(
-            model=base,
-            adapters={"lora": lora},
+            model=setup.base,
+            adapters={"lora": setup.lora},
             max_model_len=1024,
             torch_dtype="float16",
             extra={"mem_fraction_static": 0.5},
         )
-        state["engine"] = Engine(config)
+        state["engine"] = setup.Engine(config)
         engine = state["engine"]
         assert engine.capabilities.lora and engine.capabilities.prompt_logprobs, engine.capabilities
         return f"max_model_len {engine.max_model_len}"
 
     engine = state.get("engine")
-    if engine is not None:
-        ref = Reference(base)
-        stop_ids = stop_ids_of(engine, ref)
+    if engine is None:
+        return report()
+    checks = EngineChecks(engine, setup)
+    checks.generation()
 
-        @check("greedy output equals transformers token for token")
-        def _greedy():
-            notes = []
-            requests = [GenerationRequest(messages=m, max_tokens=args.max_new, temperature=0) for m in CHATS]
-            for request, response in zip(requests, engine.generate_batch(requests)):
-                ids = engine.prompt_ids(request)
-                expected = ref.greedy(ids, args.max_new, stop_ids)
-                notes.append(compare(ref, ids, response.choices[0].token_ids, expected, args.tie_margin))
-                assert response.prompt_tokens == len(ids)
-            return "; ".join(n for n in notes if n) or "2 prompts equal"
+    @check("prompt logprobs (echo) close to transformers' log-softmax")
+    def _prompt_logprobs():
+        import torch
 
-        @check("greedy with repetition_penalty=1.3 equals transformers (varied tokens)")
-        def _penalty():
-            request = GenerationRequest(
-                messages=CHATS[0], max_tokens=args.max_new, temperature=0, repetition_penalty=1.3
-            )
-            ids = engine.prompt_ids(request)
-            got = asyncio.run(engine.generate(request)).choices[0].token_ids
-            expected = ref.greedy(ids, args.max_new, stop_ids, penalty=1.3)
-            return (
-                compare(ref, ids, got, expected, args.tie_margin)
-                or f"equal, {len(set(expected))} distinct tokens"
-            )
+        ids = engine.prompt_ids(GenerationRequest(messages=CHATS[0]))
+        request = GenerationRequest(prompt=ids, max_tokens=0, echo=True, logprobs=True, top_logprobs=1)
+        response = asyncio.run(engine.generate(request))
+        prompt = response.prompt_logprobs
+        assert [p.token_id for p in prompt] == ids and prompt[0].logprob is None
+        full = torch.log_softmax(checks.ref.logits(ids), dim=-1)
+        worst = max(abs(prompt[i].logprob - full[i - 1, ids[i]].item()) for i in range(1, len(ids)))
+        assert worst < 0.1, f"largest difference {worst:.4f}"
+        return f"largest difference {worst:.4f}"
 
-        @check("streaming adds up to generate")
-        def _stream():
-            request = GenerationRequest(messages=CHATS[1], max_tokens=16, temperature=0, logprobs=True)
+    checks.lora_and_stop()
 
-            async def collect():
-                return [c async for c in engine.stream(request)]
+    @check("n=2 gives two sampled choices")
+    def _choices():
+        request = GenerationRequest(messages=CHATS[0], max_tokens=16, temperature=1.0, n=2)
+        a = asyncio.run(engine.generate(request))
+        assert [c.index for c in a.choices] == [0, 1] and a.choices[0].token_ids != a.choices[1].token_ids
+        return "ok"
 
-            chunks = asyncio.run(collect())
-            whole = asyncio.run(engine.generate(request)).choices[0]
-            assert "".join(c.text for c in chunks) == whole.text
-            assert [lp.token_id for c in chunks for lp in c.logprobs] == whole.token_ids
-            assert chunks[-1].finish_reason == whole.finish_reason
-            return f"{len(chunks)} chunks"
+    def aborted() -> None:
+        states = engine._engine.tokenizer_manager.rid_to_state
+        deadline = time.monotonic() + 30
+        while states and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not states, f"still running: {list(states)}"
 
-        @check("logprobs close to transformers' log-softmax")
-        def _logprobs():
-            ids = engine.prompt_ids(GenerationRequest(messages=CHATS[0]))
-            request = GenerationRequest(
-                prompt=ids, max_tokens=6, temperature=0, logprobs=True, top_logprobs=3
-            )
-            choice = asyncio.run(engine.generate(request)).choices[0]
-            full = torch.log_softmax(ref.logits(ids + choice.token_ids), dim=-1)
-            worst = 0.0
-            for step, entry in enumerate(choice.logprobs):
-                expected = full[len(ids) - 1 + step, entry.token_id].item()
-                worst = max(worst, abs(entry.logprob - expected))
-                assert len(entry.top) == 3
-            assert worst < 0.1, f"largest difference {worst:.4f}"
-            return f"largest difference {worst:.4f}"
-
-        @check("prompt logprobs (echo) close to transformers' log-softmax")
-        def _prompt_logprobs():
-            ids = engine.prompt_ids(GenerationRequest(messages=CHATS[0]))
-            request = GenerationRequest(prompt=ids, max_tokens=0, echo=True, logprobs=True, top_logprobs=1)
-            response = asyncio.run(engine.generate(request))
-            prompt = response.prompt_logprobs
-            assert [p.token_id for p in prompt] == ids and prompt[0].logprob is None
-            full = torch.log_softmax(ref.logits(ids), dim=-1)
-            worst = max(abs(prompt[i].logprob - full[i - 1, ids[i]].item()) for i in range(1, len(ids)))
-            assert worst < 0.1, f"largest difference {worst:.4f}"
-            return f"largest difference {worst:.4f}"
-
-        @check("LoRA adapter by name equals transformers+peft")
-        def _lora():
-            peft_ref = Reference(base, lora)
-            request = GenerationRequest(
-                messages=CHATS[0], max_tokens=args.max_new, temperature=0, adapter="lora"
-            )
-            ids = engine.prompt_ids(request)
-            got = asyncio.run(engine.generate(request)).choices[0].token_ids
-            plain = asyncio.run(
-                engine.generate(GenerationRequest(messages=CHATS[0], max_tokens=args.max_new, temperature=0))
-            )
-            note = compare(peft_ref, ids, got, peft_ref.greedy(ids, args.max_new, stop_ids), args.tie_margin)
-            assert got != plain.choices[0].token_ids, "the adapter changed nothing"
-            return note or "equal"
-
-        @check("stop strings cut the answer")
-        def _stop():
-            full = asyncio.run(
-                engine.generate(GenerationRequest(messages=CHATS[0], max_tokens=32, temperature=0))
-            )
-            text = full.choices[0].text
-            assert len(text) > 6, repr(text)
-            stop = text[len(text) // 2 : len(text) // 2 + 3]
-            cut = asyncio.run(
-                engine.generate(
-                    GenerationRequest(messages=CHATS[0], max_tokens=32, temperature=0, stop=[stop])
-                )
-            ).choices[0]
-            assert cut.finish_reason == "stop" and cut.text == text[: text.index(stop)], (cut.text, text)
-            return f"stop {stop!r}"
-
-        @check("n=2 gives two sampled choices")
-        def _choices():
-            request = GenerationRequest(messages=CHATS[0], max_tokens=16, temperature=1.0, n=2)
-            a = asyncio.run(engine.generate(request))
-            assert [c.index for c in a.choices] == [0, 1] and a.choices[0].token_ids != a.choices[1].token_ids
-            return "ok"
-
-        @check("cancelled stream is aborted inside SGLang; the engine keeps serving")
-        def _cancel():
-            request = GenerationRequest(prompt=[5, 6, 7, 8], max_tokens=800, temperature=0)
-
-            async def take_three():
-                got = []
-                async for chunk in engine.stream(request):
-                    got.append(chunk)
-                    if len(got) == 3:
-                        break
-                return got
-
-            assert len(asyncio.run(take_three())) == 3
-            states = engine._engine.tokenizer_manager.rid_to_state
-            deadline = time.monotonic() + 30
-            while states and time.monotonic() < deadline:
-                time.sleep(0.05)
-            assert not states, f"still running: {list(states)}"
-            started = time.perf_counter()
-            quick = asyncio.run(
-                engine.generate(GenerationRequest(messages=CHATS[0], max_tokens=4, temperature=0))
-            )
-            assert quick.choices[0].token_ids
-            return f"next request {time.perf_counter() - started:.2f}s"
-
-        @check("Swift's OpenAI server: chat completion, plain and streamed")
-        def _server():
-            from fastapi.testclient import TestClient
-
-            from swift_core.serve.app import ServeSettings, create_app
-
-            direct = asyncio.run(
-                engine.generate(GenerationRequest(messages=CHATS[0], max_tokens=12, temperature=0))
-            )
-            body = {"model": "m", "messages": CHATS[0], "max_tokens": 12, "temperature": 0}
-            with TestClient(create_app(engine, ServeSettings(served_model_name="m"))) as client:
-                r = client.post("/v1/chat/completions", json=body)
-                assert r.status_code == 200, r.text
-                assert r.json()["choices"][0]["message"]["content"] == direct.choices[0].text
-                text = ""
-                with client.stream("POST", "/v1/chat/completions", json={**body, "stream": True}) as s:
-                    for line in s.iter_lines():
-                        if line.startswith("data: ") and line != "data: [DONE]":
-                            for choice in json.loads(line[6:])["choices"]:
-                                text += choice["delta"].get("content") or ""
-                assert text == direct.choices[0].text
-            return "ok"
-
-        @check("close() shuts SGLang down")
-        def _close():
-            asyncio.run(engine.close())
-            return "ok"
-
+    checks.cancel("cancelled stream is aborted inside SGLang; the engine keeps serving", aborted)
+    checks.server_and_close("close() shuts SGLang down")
     return report()
-
-
-def report() -> int:
-    width = max(len(name) for name, _, _ in RESULTS)
-    print("\n" + "=" * (width + 20))
-    for name, ok, note in RESULTS:
-        print(f"{'PASS' if ok else 'FAIL'}  {name:<{width}}  {note}")
-    failed = sum(not ok for _, ok, _ in RESULTS)
-    print(f"{len(RESULTS) - failed}/{len(RESULTS)} checks passed")
-    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ adapters trained with different templates, fail at once with a clear error. Ligh
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ class Adapter:
     name: str
     path: str
     template: str | None = None  # the template a Swift checkpoint was trained with
+    rank: int = 8  # the largest LoRA rank (`r`, or one of `rank_pattern`)
 
 
 def read_json(path: Path) -> dict[str, Any]:
@@ -37,9 +39,19 @@ def read_json(path: Path) -> dict[str, Any]:
     return data
 
 
-def read_adapters(adapters: dict[str, str], engine: str) -> list[Adapter]:
+def plain_lora_only(config: dict[str, Any]) -> list[str]:
+    """The LoRA variants in an adapter_config.json that an engine serving plain LoRA refuses."""
+    return ["DoRA (use_dora)"] if config.get("use_dora") else []
+
+
+def read_adapters(
+    adapters: dict[str, str],
+    engine: str,
+    unsupported: Callable[[dict[str, Any]], list[str]] = plain_lora_only,
+) -> list[Adapter]:
     """Served name -> LoRA folder (a peft folder or a complete Swift checkpoint), checked;
-    `engine` names the library in the messages."""
+    `engine` names the library in the messages, `unsupported` lists what of a LoRA adapter_config
+    the library refuses (default: DoRA)."""
     from swift_core.train.outputs import ARGS_FILE, require_complete
 
     out = []
@@ -58,14 +70,27 @@ def read_adapters(adapters: dict[str, str], engine: str) -> list[Adapter]:
             require_complete(path)
             template = read_json(path / ARGS_FILE).get("template")
         config = read_json(config_path)
+        merge = (
+            f"Merge it into the base model (swift export --merge_lora --adapters {path}) and serve the result"
+        )
         peft_type = str(config.get("peft_type", "LORA")).upper()
-        if peft_type != "LORA" or config.get("use_dora"):
-            kind = "DoRA" if peft_type == "LORA" else peft_type
+        if peft_type != "LORA":
             raise SwiftError(
-                f"adapter {name!r}: {engine} serves plain LoRA adapters, {path} holds {kind}. Merge it into "
-                f"the base model (swift export --merge_lora --adapters {path}) and serve the result"
+                f"adapter {name!r}: {engine} serves plain LoRA adapters only, {path} holds {peft_type}. {merge}"
             )
-        out.append(Adapter(name, str(path.resolve()), template))
+        refused = unsupported(config)
+        if refused:
+            raise SwiftError(
+                f"adapter {name!r} ({path}): {engine} cannot serve {', '.join(refused)}; it serves plain "
+                f"LoRA adapters. {merge}"
+            )
+        try:
+            rank = max(
+                int(r) for r in [config.get("r") or 8, *dict(config.get("rank_pattern") or {}).values()]
+            )
+        except (TypeError, ValueError):
+            raise SwiftError(f"adapter {name!r}: {config_path}: r and rank_pattern must be numbers") from None
+        out.append(Adapter(name, str(path.resolve()), template, rank))
     return out
 
 

@@ -123,12 +123,26 @@ class InferenceEngine(ABC):
         return []
 
     def check_request(self, request: GenerationRequest) -> None:
-        """Raise `UnsupportedRequest` naming the option this engine cannot honour."""
+        """Raise `UnsupportedRequest` naming the option that is invalid, or that this engine cannot
+        honour. An engine adds its own limits (e.g. a maximum temperature) after calling this."""
         caps = self.capabilities
         if (request.messages is None) == (request.prompt is None):
             raise UnsupportedRequest("give either messages (chat) or prompt (completion)")
+        # Values no engine can mean (validity, before what this engine supports):
         if request.max_tokens < 0:
             raise UnsupportedRequest("max_tokens must be >= 0")
+        if request.n < 1:
+            raise UnsupportedRequest(f"n must be >= 1 (got {request.n})")
+        if not request.temperature >= 0:  # NaN too
+            raise UnsupportedRequest(f"temperature must be >= 0 (got {request.temperature})")
+        if not 0 < request.top_p <= 1:
+            raise UnsupportedRequest(f"top_p must be in (0, 1] (got {request.top_p})")
+        if request.top_k < -1:
+            raise UnsupportedRequest(f"top_k must be -1 (off) or a positive number (got {request.top_k})")
+        if not request.repetition_penalty > 0:
+            raise UnsupportedRequest(f"repetition_penalty must be > 0 (got {request.repetition_penalty})")
+        if request.top_logprobs < 0:
+            raise UnsupportedRequest(f"top_logprobs must be >= 0 (got {request.top_logprobs})")
         if request.adapter is not None and request.adapter not in self.adapter_names():
             raise UnsupportedRequest(
                 f"unknown adapter {request.adapter!r}; served: {', '.join(self.adapter_names()) or 'none'}"

@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from swift_core.errors import SwiftError
+from swift_core.infer.prompt_ids import new_tokens_allowed, request_prompt_ids
 from swift_core.infer.protocol import (
     Choice,
     EngineCapabilities,
@@ -54,7 +55,6 @@ from swift_core.infer.protocol import (
     GenerationRequest,
     GenerationResponse,
     InferenceEngine,
-    PromptTooLong,
     StreamChunk,
     TokenLogprob,
     UnsupportedRequest,
@@ -282,19 +282,7 @@ class TransformersEngine(InferenceEngine):
         return list(self._adapters)
 
     def check_request(self, request: GenerationRequest) -> None:
-        super().check_request(request)
-        if request.n < 1:
-            raise UnsupportedRequest(f"n must be at least 1 (got {request.n})")
-        if request.temperature < 0:
-            raise UnsupportedRequest(f"temperature must be >= 0 (got {request.temperature})")
-        if not 0 < request.top_p <= 1:
-            raise UnsupportedRequest(f"top_p must be in (0, 1] (got {request.top_p})")
-        if request.top_k < -1:
-            raise UnsupportedRequest(f"top_k must be -1 (off) or positive (got {request.top_k})")
-        if request.repetition_penalty <= 0:
-            raise UnsupportedRequest(f"repetition_penalty must be > 0 (got {request.repetition_penalty})")
-        if request.top_logprobs < 0:
-            raise UnsupportedRequest("top_logprobs must be >= 0")
+        super().check_request(request)  # the values every engine refuses
         if request.n > self.max_batch_size:
             raise UnsupportedRequest(f"n is at most {self.max_batch_size} (the engine's max_batch_size)")
 
@@ -338,60 +326,23 @@ class TransformersEngine(InferenceEngine):
 
     # -- queueing ----------------------------------------------------------------------------------
 
-    def encode(self, request: GenerationRequest) -> list[int]:
-        """The prompt's token ids: chat messages rendered by the template, or the raw prompt."""
-        from swift_core.datasets.encode import encode_prompt
-
-        if request.messages is not None:
-            try:
-                ids = encode_prompt(
-                    self.template,
-                    self.tokenizer,
-                    request.messages,
-                    tools=request.tools or None,
-                    **request.template_options,
-                )
-            except SwiftError as exc:
-                raise UnsupportedRequest(str(exc)) from None
-            except (TypeError, KeyError, ValueError) as exc:
-                raise UnsupportedRequest(
-                    f"cannot render the messages with template {self.template.name}: {exc}"
-                ) from None
-        elif isinstance(request.prompt, str):
-            ids = list(self.tokenizer(request.prompt, add_special_tokens=True)["input_ids"])
-        else:
-            ids = list(request.prompt or [])
-            bad = [
-                t
-                for t in ids
-                if not isinstance(t, int) or isinstance(t, bool) or not 0 <= t < self.vocab_size
-            ]
-            if bad:
-                raise UnsupportedRequest(
-                    f"prompt token id {bad[0]!r} is outside the vocabulary (0..{self.vocab_size - 1})"
-                )
-        if not ids:
-            raise UnsupportedRequest("the prompt is empty")
-        return ids
+    def prompt_ids(self, request: GenerationRequest) -> list[int]:
+        """The prompt's token ids: chat messages rendered by the template, or the raw prompt (ids
+        checked against the model's embedding size, which may exceed the tokenizer's)."""
+        return request_prompt_ids(self.template, self.tokenizer, request, vocab_size=self.vocab_size)
 
     def _submit(self, request: GenerationRequest, queue: asyncio.Queue | None) -> _Job:
         if self._closed:
             raise SwiftError("the engine is shutting down")
         self.check_request(request)
-        ids = self.encode(request)
-        needed = len(ids) + (1 if request.max_tokens > 0 else 0)
-        if needed > self.max_model_len:
-            room = " (the prompt and at least one new token must fit)" if request.max_tokens > 0 else ""
-            raise PromptTooLong(
-                f"the prompt is {len(ids)} tokens, but this model's maximum context length is "
-                f"{self.max_model_len} tokens{room}"
-            )
+        ids = self.prompt_ids(request)
+        max_tokens = new_tokens_allowed(len(ids), request.max_tokens, self.max_model_len)
         loop = asyncio.get_running_loop()
         job = _Job(
             next(self._ids),
             request,
             ids,
-            min(request.max_tokens, self.max_model_len - len(ids)),
+            max_tokens,
             loop,
             loop.create_future(),
             queue,

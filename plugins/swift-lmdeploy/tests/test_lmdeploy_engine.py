@@ -15,35 +15,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 
 import pytest
+from engine_plugin_helpers import collect, run, wait_for
 
 from swift_core.errors import SwiftError
 from swift_core.infer.protocol import EngineConfig, GenerationRequest, PromptTooLong, UnsupportedRequest
 
 CHAT = [{"role": "user", "content": "What is the capital of France?"}]
 MAX_LEN = 256
-
-
-def _run(coro):
-    return asyncio.run(coro)
-
-
-def _collect(engine, request):
-    async def go():
-        return [chunk async for chunk in engine.stream(request)]
-
-    return _run(go())
-
-
-def _wait_for(predicate, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return False
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +39,7 @@ def engine(fake_lmdeploy, models, manager):
     )
     eng = LmdeployEngine(config, manager=manager)
     yield eng
-    _run(eng.close())
+    run(eng.close())
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +48,7 @@ def turbomind(fake_lmdeploy, models, manager):
 
     eng = LmdeployEngine(EngineConfig(model=models["base"], max_batch_size=4), manager=manager)
     yield eng
-    _run(eng.close())
+    run(eng.close())
 
 
 def _fake_engine(engine):
@@ -106,18 +86,18 @@ def test_prompt_ids_are_swifts_template_rendering(engine, fake):
 
     template = template_for("qwen2_5", engine.tokenizer)
     expected = encode_prompt(template, engine.tokenizer, CHAT)
-    _run(engine.generate(GenerationRequest(messages=CHAT, max_tokens=3, temperature=0)))
+    run(engine.generate(GenerationRequest(messages=CHAT, max_tokens=3, temperature=0)))
     sent = _fake_engine(engine).requests[-1]
     assert sent["input_ids"] == expected
     assert sent["do_preprocess"] is False  # LMDeploy's own chat template never touches the prompt
     assert sent["sequence_start"] and sent["sequence_end"]
     # a text prompt goes through the tokenizer, ids go as they are
-    _run(engine.generate(GenerationRequest(prompt="The capital of France", max_tokens=2)))
+    run(engine.generate(GenerationRequest(prompt="The capital of France", max_tokens=2)))
     assert (
         _fake_engine(engine).requests[-1]["input_ids"]
         == engine.tokenizer("The capital of France")["input_ids"]
     )
-    _run(engine.generate(GenerationRequest(prompt=[5, 6, 7], max_tokens=2)))
+    run(engine.generate(GenerationRequest(prompt=[5, 6, 7], max_tokens=2)))
     assert _fake_engine(engine).requests[-1]["input_ids"] == [5, 6, 7]
 
 
@@ -125,7 +105,7 @@ def test_sampling_options_reach_generation_config(engine, fake):
     request = GenerationRequest(
         messages=CHAT, max_tokens=7, temperature=0.7, top_p=0.9, top_k=40, repetition_penalty=1.1, seed=5
     )
-    _run(engine.generate(request))
+    run(engine.generate(request))
     config = _fake_engine(engine).requests[-1]["gen_config"]
     assert (config.do_sample, config.temperature, config.top_p, config.top_k) == (True, 0.7, 0.9, 40)
     assert config.repetition_penalty == 1.1 and config.random_seed == 5 and config.max_new_tokens == 7
@@ -133,15 +113,15 @@ def test_sampling_options_reach_generation_config(engine, fake):
     assert sorted(config.stop_token_ids) == sorted(vocab[t] for t in ("<|im_end|>", "<|endoftext|>"))
     assert config.logprobs is None and config.n == 1 and config.skip_special_tokens
     assert config.stop_words is None  # stop strings are cut by the adapter, not by token
-    _run(engine.generate(GenerationRequest(messages=CHAT, max_tokens=2, temperature=0.5, top_k=-1)))
+    run(engine.generate(GenerationRequest(messages=CHAT, max_tokens=2, temperature=0.5, top_k=-1)))
     assert _fake_engine(engine).requests[-1]["gen_config"].top_k == 0  # 0: no top-k in LMDeploy
 
 
 def test_greedy_keeps_the_repetition_penalty(engine, fake):
     """LMDeploy drops repetition_penalty when do_sample=False; greedy is sent as top_k=1 instead."""
     ids = engine.prompt_ids(GenerationRequest(messages=CHAT))
-    plain = _run(engine.generate(GenerationRequest(messages=CHAT, max_tokens=6, temperature=0)))
-    penalised = _run(
+    plain = run(engine.generate(GenerationRequest(messages=CHAT, max_tokens=6, temperature=0)))
+    penalised = run(
         engine.generate(GenerationRequest(messages=CHAT, max_tokens=6, temperature=0, repetition_penalty=1.3))
     )
     config = _fake_engine(engine).requests[-1]["gen_config"]
@@ -153,7 +133,7 @@ def test_greedy_keeps_the_repetition_penalty(engine, fake):
 
 def test_generate_text_usage_and_finish_reasons(engine, fake):
     ids = engine.prompt_ids(GenerationRequest(messages=CHAT))
-    response = _run(engine.generate(GenerationRequest(messages=CHAT, max_tokens=8, temperature=0)))
+    response = run(engine.generate(GenerationRequest(messages=CHAT, max_tokens=8, temperature=0)))
     (choice,) = response.choices
     expected = _expected_greedy(fake, ids, 8)
     assert choice.token_ids == expected
@@ -163,15 +143,15 @@ def test_generate_text_usage_and_finish_reasons(engine, fake):
     assert _fake_engine(engine).requests[-1]["stream_response"] is False
 
     fake.EOS_AFTER = 3  # the model emits a stop token after 3 tokens: not part of the answer
-    stopped = _run(engine.generate(GenerationRequest(messages=CHAT, max_tokens=8, temperature=0)))
+    stopped = run(engine.generate(GenerationRequest(messages=CHAT, max_tokens=8, temperature=0)))
     assert stopped.choices[0].finish_reason == "stop"
     assert stopped.choices[0].token_ids == expected[:3] and stopped.completion_tokens == 3
 
 
 def test_stream_adds_up_to_generate(engine, fake):
     request = GenerationRequest(messages=CHAT, max_tokens=10, temperature=0, logprobs=True)
-    chunks = _collect(engine, request)
-    whole = _run(engine.generate(request)).choices[0]
+    chunks = collect(engine, request)
+    whole = run(engine.generate(request)).choices[0]
     assert len(chunks) > 1
     assert "".join(c.text for c in chunks) == whole.text
     assert [lp.token_id for c in chunks for lp in c.logprobs] == whole.token_ids
@@ -182,31 +162,31 @@ def test_stream_adds_up_to_generate(engine, fake):
 
 def test_stop_strings_cut_the_text_and_stop_the_session(engine, fake):
     full = (
-        _run(engine.generate(GenerationRequest(messages=CHAT, max_tokens=16, temperature=0))).choices[0].text
+        run(engine.generate(GenerationRequest(messages=CHAT, max_tokens=16, temperature=0))).choices[0].text
     )
     assert len(full) > 12
     stop = full[len(full) // 2 : len(full) // 2 + 3]
     request = GenerationRequest(messages=CHAT, max_tokens=16, temperature=0, stop=[stop])
-    cut = _run(engine.generate(request)).choices[0]
+    cut = run(engine.generate(request)).choices[0]
     assert cut.finish_reason == "stop" and cut.text == full[: full.index(stop)]
     session = _fake_engine(engine).requests[-1]["session_id"]
-    assert _wait_for(lambda: session in _fake_engine(engine).stopped and not _fake_engine(engine).running)
-    chunks = _collect(engine, request)
+    assert wait_for(lambda: session in _fake_engine(engine).stopped and not _fake_engine(engine).running)
+    chunks = collect(engine, request)
     assert "".join(c.text for c in chunks) == cut.text  # the held-back tail never leaks
     assert chunks[-1].finish_reason == "stop"
 
 
 def test_n_choices_are_sessions_with_their_own_seeds(engine, fake):
     request = GenerationRequest(messages=CHAT, max_tokens=6, temperature=1.0, seed=11, n=3)
-    first = _run(engine.generate(request))
+    first = run(engine.generate(request))
     seeds = sorted(r["gen_config"].random_seed for r in _fake_engine(engine).requests[-3:])
     assert seeds == [11, 12, 13]
-    again = _run(engine.generate(request))
+    again = run(engine.generate(request))
     assert [c.index for c in first.choices] == [0, 1, 2]
     assert [c.token_ids for c in first.choices] == [c.token_ids for c in again.choices]
     assert len({tuple(c.token_ids) for c in first.choices}) == 3
     assert first.completion_tokens == 18
-    chunks = _collect(engine, GenerationRequest(messages=CHAT, max_tokens=6, temperature=1.0, seed=11, n=2))
+    chunks = collect(engine, GenerationRequest(messages=CHAT, max_tokens=6, temperature=1.0, seed=11, n=2))
     for index in (0, 1):
         mine = [c for c in chunks if c.index == index]
         assert "".join(c.text for c in mine) == first.choices[index].text
@@ -215,7 +195,7 @@ def test_n_choices_are_sessions_with_their_own_seeds(engine, fake):
 
 def test_logprobs_and_top_logprobs(engine, fake):
     request = GenerationRequest(messages=CHAT, max_tokens=5, temperature=0, logprobs=True, top_logprobs=2)
-    (choice,) = _run(engine.generate(request)).choices
+    (choice,) = run(engine.generate(request)).choices
     assert _fake_engine(engine).requests[-1]["gen_config"].logprobs == 2
     assert [lp.token_id for lp in choice.logprobs] == choice.token_ids
     for entry in choice.logprobs:
@@ -223,7 +203,7 @@ def test_logprobs_and_top_logprobs(engine, fake):
         assert entry.token == engine.tokenizer.decode([entry.token_id])
         assert len(entry.top) == 2 and entry.top[0] == (entry.token, entry.logprob)
         assert entry.top[0][1] > entry.top[1][1]
-    only = _run(engine.generate(GenerationRequest(messages=CHAT, max_tokens=2, logprobs=True))).choices[0]
+    only = run(engine.generate(GenerationRequest(messages=CHAT, max_tokens=2, logprobs=True))).choices[0]
     assert _fake_engine(engine).requests[-1]["gen_config"].logprobs == 1
     assert [lp.top for lp in only.logprobs] == [[], []]
 
@@ -232,7 +212,7 @@ def test_adapters_are_chosen_by_name(engine, fake):
     answers = {}
     for adapter in (None, "plain", "ckpt"):
         request = GenerationRequest(messages=CHAT, max_tokens=6, temperature=0, adapter=adapter)
-        answers[adapter] = _run(engine.generate(request)).choices[0].token_ids
+        answers[adapter] = run(engine.generate(request)).choices[0].token_ids
         assert _fake_engine(engine).requests[-1]["adapter_name"] == adapter
     assert len({tuple(a) for a in answers.values()}) == 3
 
@@ -244,7 +224,7 @@ def test_turbomind_serves_no_adapters(turbomind, models, manager, fake):
     assert type(_fake_engine(turbomind).backend_config).__name__ == "TurbomindEngineConfig"
     assert _fake_engine(turbomind).backend_config.max_batch_size == 4
     with pytest.raises(UnsupportedRequest, match="turbomind backend serves no LoRA adapters"):
-        _run(turbomind.generate(GenerationRequest(messages=CHAT, adapter="plain")))
+        run(turbomind.generate(GenerationRequest(messages=CHAT, adapter="plain")))
     with pytest.raises(SwiftError, match="TurboMind backend serves no LoRA adapters"):
         LmdeployEngine(
             EngineConfig(
@@ -253,9 +233,7 @@ def test_turbomind_serves_no_adapters(turbomind, models, manager, fake):
             manager=manager,
         )
     assert (
-        _run(turbomind.generate(GenerationRequest(messages=CHAT, max_tokens=3, temperature=0)))
-        .choices[0]
-        .text
+        run(turbomind.generate(GenerationRequest(messages=CHAT, max_tokens=3, temperature=0))).choices[0].text
     )
 
 
@@ -308,14 +286,14 @@ def test_a_swift_checkpoint_as_the_model_serves_its_base_with_the_adapter(fake, 
             assert eng.backend == "pytorch" and lm.model_path == models["base"]
             assert lm.backend_config.adapters == {"swift_default": models["ckpt"]}
             assert eng.adapter_names() == [] and not eng.capabilities.lora
-            _run(eng.generate(GenerationRequest(messages=CHAT, max_tokens=2)))
+            run(eng.generate(GenerationRequest(messages=CHAT, max_tokens=2)))
             assert lm.requests[-1]["adapter_name"] == "swift_default"
         finally:
-            _run(eng.close())
+            run(eng.close())
     plain = LmdeployEngine(
         EngineConfig(model=models["base"], extra={"base_model": "ignored"}), manager=manager
     )
-    _run(plain.close())  # base_model is Swift's key: never an unknown LMDeploy option
+    run(plain.close())  # base_model is Swift's key: never an unknown LMDeploy option
 
 
 def test_ascend_device_selects_the_pytorch_device_type(fake, models, manager):
@@ -331,7 +309,7 @@ def test_ascend_device_selects_the_pytorch_device_type(fake, models, manager):
         config = _fake_engine(eng).backend_config
         assert (config.device_type, config.dtype) == ("ascend", "bfloat16")
     finally:
-        _run(eng.close())
+        run(eng.close())
     assert _fake_engine(eng).closed
 
 
@@ -347,10 +325,10 @@ def test_cancelled_requests_stop_the_session(engine, fake):
                 break  # closing the stream stops the session
         return got
 
-    assert len(_run(take_three())) == 3
+    assert len(run(take_three())) == 3
     lm = _fake_engine(engine)
     session = lm.requests[-1]["session_id"]
-    assert _wait_for(lambda: session in lm.stopped and session in lm.cancelled and not lm.running)
+    assert wait_for(lambda: session in lm.stopped and session in lm.cancelled and not lm.running)
 
     async def cancel_generate():
         task = asyncio.create_task(engine.generate(request))
@@ -359,11 +337,11 @@ def test_cancelled_requests_stop_the_session(engine, fake):
         with pytest.raises(asyncio.CancelledError):
             await task
 
-    _run(cancel_generate())
+    run(cancel_generate())
     session = lm.requests[-1]["session_id"]
-    assert _wait_for(lambda: session in lm.stopped and session in lm.cancelled and not lm.running)
+    assert wait_for(lambda: session in lm.stopped and session in lm.cancelled and not lm.running)
     fake.STEP_DELAY = 0.0
-    assert _run(engine.generate(GenerationRequest(messages=CHAT, max_tokens=2))).choices[0].token_ids
+    assert run(engine.generate(GenerationRequest(messages=CHAT, max_tokens=2))).choices[0].token_ids
 
 
 @pytest.mark.parametrize(
@@ -388,20 +366,20 @@ def test_unsupported_requests_are_refused(engine, fake, request_kwargs, error, m
     request = GenerationRequest(**{"messages": CHAT, **request_kwargs})
     sent = len(_fake_engine(engine).requests)
     with pytest.raises(error, match=message):
-        _run(engine.generate(request))
+        run(engine.generate(request))
 
     async def first_chunk():
         async for chunk in engine.stream(request):
             return chunk
 
     with pytest.raises(error):
-        _run(first_chunk())
+        run(first_chunk())
     assert len(_fake_engine(engine).requests) == sent  # nothing reached LMDeploy
 
 
 def test_echo_without_generating(engine, fake):
     sent = len(_fake_engine(engine).requests)
-    response = _run(engine.generate(GenerationRequest(prompt="The capital", max_tokens=0, echo=True, n=2)))
+    response = run(engine.generate(GenerationRequest(prompt="The capital", max_tokens=0, echo=True, n=2)))
     assert [(c.text, c.finish_reason) for c in response.choices] == [("", "length"), ("", "length")]
     assert response.prompt_text == "The capital" and response.completion_tokens == 0
     assert len(_fake_engine(engine).requests) == sent
@@ -412,7 +390,7 @@ def test_openai_server_over_the_engine(engine, fake):
 
     from swift_core.serve.app import ServeSettings, create_app
 
-    direct = _run(engine.generate(GenerationRequest(messages=CHAT, max_tokens=8, temperature=0)))
+    direct = run(engine.generate(GenerationRequest(messages=CHAT, max_tokens=8, temperature=0)))
     body = {"model": "tiny", "messages": CHAT, "max_tokens": 8, "temperature": 0}
     with TestClient(create_app(engine, ServeSettings(served_model_name="tiny"))) as client:
         r = client.post("/v1/chat/completions", json=body)

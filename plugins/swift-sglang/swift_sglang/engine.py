@@ -53,6 +53,7 @@ from swift_core.infer.adapter_folders import (
     split_checkpoint,
 )
 from swift_core.infer.loop_bridge import Emit, LoopBridge
+from swift_core.infer.prompt_ids import new_tokens_allowed, request_prompt_ids
 from swift_core.infer.protocol import (
     Choice,
     EngineCapabilities,
@@ -60,7 +61,6 @@ from swift_core.infer.protocol import (
     GenerationRequest,
     GenerationResponse,
     InferenceEngine,
-    PromptTooLong,
     StreamChunk,
     TokenLogprob,
     UnsupportedRequest,
@@ -189,62 +189,20 @@ class SglangEngine(InferenceEngine):
         return list(self._adapters)
 
     def check_request(self, request: GenerationRequest) -> None:
-        super().check_request(request)
-        if request.temperature < 0:
-            raise UnsupportedRequest("temperature must be >= 0")
-        if not 0 < request.top_p <= 1:
-            raise UnsupportedRequest("top_p must be in (0, 1]")
-        if request.top_k < -1:
-            raise UnsupportedRequest("top_k must be -1 (off) or a positive number")
-        if not 0 < request.repetition_penalty <= MAX_REPETITION_PENALTY:
+        super().check_request(request)  # the values every engine refuses
+        if request.repetition_penalty > MAX_REPETITION_PENALTY:
             raise UnsupportedRequest(f"repetition_penalty must be in (0, {MAX_REPETITION_PENALTY}] on SGLang")
-        if request.n < 1:
-            raise UnsupportedRequest("n must be >= 1")
-        if request.top_logprobs < 0:
-            raise UnsupportedRequest("top_logprobs must be >= 0")
 
     def prompt_ids(self, request: GenerationRequest) -> list[int]:
         """The prompt as token ids: Swift's template for chat, the tokenizer for text, ids as given."""
-        if request.messages is not None:
-            from swift_core.datasets.encode import encode_prompt
-
-            try:
-                return encode_prompt(
-                    self.template,
-                    self.tokenizer,
-                    request.messages,
-                    tools=request.tools,
-                    **request.template_options,
-                )
-            except UnsupportedRequest:
-                raise
-            except SwiftError as exc:
-                raise UnsupportedRequest(str(exc)) from None
-            except (TypeError, KeyError, ValueError) as exc:
-                raise UnsupportedRequest(
-                    f"cannot render the messages with template {self.template.name}: {exc}"
-                ) from None
-        if isinstance(request.prompt, str):
-            return list(self.tokenizer(request.prompt)["input_ids"])
-        ids = list(request.prompt or [])
-        size = len(self.tokenizer)
-        if not ids or not all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < size for i in ids):
-            raise UnsupportedRequest(f"prompt token ids must be a non-empty list of ids in [0, {size})")
-        return ids
+        return request_prompt_ids(self.template, self.tokenizer, request)
 
     def _plan(self, request: GenerationRequest) -> Plan:
         if self._closed:
             raise SwiftError("the SGLang engine is shut down")
         self.check_request(request)
         ids = self.prompt_ids(request)
-        room = 1 if request.max_tokens > 0 else 0
-        if len(ids) + room > self.max_model_len:
-            raise PromptTooLong(
-                f"the prompt is {len(ids)} tokens, but this model's maximum context length is "
-                f"{self.max_model_len} tokens"
-                + (" (the prompt and at least one new token must fit)" if room else "")
-            )
-        plan = Plan(request, ids, min(request.max_tokens, self.max_model_len - len(ids)))
+        plan = Plan(request, ids, new_tokens_allowed(len(ids), request.max_tokens, self.max_model_len))
         plan.params = [
             sampling_params(
                 request,

@@ -1,52 +1,48 @@
 """Fixtures of swift-sglang's tests: the fake `sglang` module, a tiny model, adapter folders.
 
 SGLang itself needs a GPU, so the engine is tested against tests/fake_sglang.py (see its
-docstring); bench/gpu/sglang_smoke.py runs the real library on a GPU.
+docstring); bench/gpu/sglang_smoke.py runs the real library on a GPU. What these fixtures share
+with swift-lmdeploy's is in the repository's tests/engine_plugin_helpers.py.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import json
 import os
-import sys
 import types
 from pathlib import Path
 
 import pytest
+from engine_plugin_helpers import EnginePlugin, fake_library, tiny_model_and_adapters
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 HERE = Path(__file__).parent
+PLUGIN = EnginePlugin(
+    "sglang", "swift_sglang", "swift-sglang", "swift_sglang.engine:SglangEngine", "sglang>=0.4.6"
+)
 
 
-MODULES = ("sglang", "sglang.srt", "sglang.srt.server_args", "swift_sglang.engine")
+def _server_args(fake: types.ModuleType) -> dict[str, types.ModuleType]:
+    """`sglang.srt.server_args.ServerArgs`, which the engine imports, from the fake."""
+    srt = types.ModuleType("sglang.srt")
+    server_args = types.ModuleType("sglang.srt.server_args")
+    server_args.ServerArgs = fake.ServerArgs
+    srt.server_args = server_args
+    fake.srt = srt
+    return {"sglang.srt": srt, "sglang.srt.server_args": server_args}
 
 
 @pytest.fixture(scope="module")
 def fake_sglang():
     """tests/fake_sglang.py as the module `sglang` (and `sglang.srt.server_args`), whatever is
     installed, for one test module; then the previous modules back."""
-    saved = {name: sys.modules.pop(name) for name in MODULES if name in sys.modules}
-    spec = importlib.util.spec_from_file_location("sglang", HERE / "fake_sglang.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["sglang"] = module
-    spec.loader.exec_module(module)
-    srt = types.ModuleType("sglang.srt")
-    server_args = types.ModuleType("sglang.srt.server_args")
-    server_args.ServerArgs = module.ServerArgs
-    srt.server_args = server_args
-    module.srt = srt
-    sys.modules.update({"sglang.srt": srt, "sglang.srt.server_args": server_args})
-    yield module
-    module.reset()
-    for engine in module.ENGINES:
-        engine.shutdown()
-    for name in MODULES:
-        sys.modules.pop(name, None)
-    sys.modules.update(saved)
+    yield from fake_library(
+        HERE / "fake_sglang.py",
+        ("sglang", "sglang.srt", "sglang.srt.server_args", "swift_sglang.engine"),
+        close=lambda engine: engine.shutdown(),
+        submodules=_server_args,
+    )
 
 
 @pytest.fixture()
@@ -58,28 +54,17 @@ def fake(fake_sglang):
 
 
 @pytest.fixture(scope="session")
-def manager():
-    from swift_core.plugins import PluginManager, PluginSource, builtin_sources
-    from swift_core.policy import Policy
+def plugin():
+    return PLUGIN
 
-    source = PluginSource("sglang", "swift_sglang.plugin", "swift-sglang", "0.1.0")
-    return PluginManager(Policy(), [*builtin_sources(), source])
+
+@pytest.fixture(scope="session")
+def manager():
+    return PLUGIN.manager()
 
 
 @pytest.fixture(scope="session")
 def models(tmp_path_factory, manager):
-    """A tiny Qwen2.5 (its tokenizer and template are what matter here) and two LoRA folders: a
-    plain peft folder and a complete Swift checkpoint. The fake engine reads no weights."""
-    from swift_core.models.tiny import build_tiny_model
-
-    root = tmp_path_factory.mktemp("sglang")
-    base = build_tiny_model(root / "base", "qwen2_5", manager=manager)
-    plain = root / "plain-lora"
-    plain.mkdir()
-    (plain / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "r": 8}))
-    ckpt = root / "run" / "checkpoint-5"
-    ckpt.mkdir(parents=True)
-    (ckpt / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "r": 4}))
-    (ckpt / "args.json").write_text(json.dumps({"template": "qwen2_5", "model_dir": str(base)}))
-    (ckpt / "swift_checkpoint.json").write_text(json.dumps({"complete": True}))
-    return {"base": str(base), "plain": str(plain), "ckpt": str(ckpt), "root": root}
+    """A tiny Qwen2.5 and two LoRA folders (a peft folder, a Swift checkpoint); the fake engine reads
+    no weights."""
+    return tiny_model_and_adapters(tmp_path_factory.mktemp("sglang"), manager)

@@ -7,69 +7,29 @@ test_sglang_engine.py and for real by bench/gpu/sglang_smoke.py.
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
-from importlib import metadata
-
 import pytest
+from engine_plugin_helpers import (
+    assert_entry_point,
+    assert_missing_library_says_what_to_install,
+    assert_registers_without_importing,
+)
 from swift_sglang.config import sampling_params, server_args_kwargs
 from swift_sglang.text import ChunkReader, finish_kind, token_logprobs
 
-from swift_core.errors import CapabilityLoadError, SwiftError
+from swift_core.errors import SwiftError
 from swift_core.infer.protocol import EngineConfig, GenerationRequest
 
 
-def _installed(dist: str) -> bool:
-    try:
-        metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return False
-    return True
+def test_registers_the_engine_without_importing_sglang(plugin):
+    assert_registers_without_importing(plugin)
 
 
-def test_registers_the_engine_without_importing_sglang():
-    code = textwrap.dedent(
-        """
-        import sys
-        from swift_core.plugins import PluginManager, PluginSource, builtin_sources
-        from swift_core.policy import Policy
-        source = PluginSource("sglang", "swift_sglang.plugin", "swift-sglang", "0.1.0")
-        m = PluginManager(Policy(), [*builtin_sources(), source])
-        d = m.get("engines", "sglang")
-        assert d.factory == "swift_sglang.engine:SglangEngine", d
-        assert d.requires == ("sglang",), d
-        heavy = [n for n in ("sglang", "torch", "transformers", "swift_sglang.engine") if n in sys.modules]
-        assert not heavy, heavy
-        print(m.plugins["sglang"].status)
-        """
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "loaded"
+def test_selecting_the_engine_without_sglang_says_what_to_install(plugin, manager):
+    assert_missing_library_says_what_to_install(plugin, manager)
 
 
-def test_selecting_the_engine_without_sglang_says_what_to_install(manager):
-    descriptor = manager.get("engines", "sglang")
-    assert "swift-sglang[gpu]" in descriptor.description
-    if _installed("sglang"):
-        assert descriptor.missing_requirements() == []
-        pytest.skip("SGLang is installed here: the missing-requirement error cannot show")
-    with pytest.raises(CapabilityLoadError) as caught:
-        manager.load("engines", "sglang")
-    assert str(caught.value) == (
-        "engine 'sglang' from plugin 'sglang' (swift-sglang) needs sglang; install with: pip install 'sglang'"
-    )
-
-
-def test_the_distribution_declares_its_entry_point():
-    try:
-        dist = metadata.distribution("swift-sglang")
-    except metadata.PackageNotFoundError:
-        pytest.skip("swift-sglang is not installed in this environment")
-    points = [ep for ep in dist.entry_points if ep.group == "swift"]
-    assert [(ep.name, ep.value) for ep in points] == [("sglang", "swift_sglang.plugin")]
-    assert "sglang>=0.4.6" in " ".join(dist.requires or [])  # only in the `gpu` extra
-    assert not [r for r in dist.requires or [] if r.startswith("sglang") and "extra" not in r]
+def test_the_distribution_declares_its_entry_point(plugin):
+    assert_entry_point(plugin)
 
 
 def test_chunk_reader_follows_whole_and_incremental_streams():

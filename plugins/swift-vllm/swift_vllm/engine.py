@@ -31,7 +31,9 @@ from pathlib import Path
 from typing import Any
 
 from swift_core.errors import SwiftError, nearest
+from swift_core.infer import adapter_folders
 from swift_core.infer.adapter_folders import choose_template, read_json
+from swift_core.infer.prompt_ids import request_prompt_ids
 from swift_core.infer.protocol import (
     Choice,
     EngineCapabilities,
@@ -116,47 +118,19 @@ class Adapter:
 
 
 def read_adapters(adapters: dict[str, str]) -> list[Adapter]:
-    """Served name -> folder, checked: a LoRA (peft) folder; a Swift checkpoint must be complete."""
-    from swift_core.train.outputs import ARGS_FILE, require_complete
-
-    out = []
-    for lora_id, (name, folder) in enumerate(adapters.items(), start=1):
-        path = Path(folder).expanduser()
-        if not path.is_dir():
-            raise SwiftError(f"adapter {name!r}: {folder} is not a folder")
-        config_path = path / "adapter_config.json"
-        if not config_path.is_file():
-            raise SwiftError(
-                f"adapter {name!r}: {path} has no adapter_config.json. vLLM serves LoRA adapters; a "
-                "full-parameter checkpoint is a model: pass it as the model instead"
-            )
-        template = None
-        if (path / ARGS_FILE).is_file():  # a Swift checkpoint: only a complete one
-            require_complete(path)
-            template = read_json(path / ARGS_FILE).get("template")
-        config = read_json(config_path)
-        peft_type = str(config.get("peft_type", "LORA")).upper()
-        if peft_type != "LORA":
-            raise SwiftError(
-                f"adapter {name!r}: vLLM serves LoRA adapters only, {path} holds {peft_type}. Merge it "
-                f"into the base model (swift export --merge_lora --adapters {path}) and serve the result"
-            )
-        unsupported = unsupported_lora_features(config)
-        if unsupported:
-            raise SwiftError(
-                f"adapter {name!r} ({path}): vLLM cannot serve {', '.join(unsupported)}. Merge it into the "
-                f"base model (swift export --merge_lora --adapters {path}) and serve the result"
-            )
-        ranks = [config.get("r") or 8, *dict(config.get("rank_pattern") or {}).values()]
-        out.append(Adapter(name, str(path.resolve()), int(max(ranks)), lora_id, template))
-    return out
+    """Served name -> folder, checked (swift_core.infer.adapter_folders: a LoRA folder; a Swift
+    checkpoint must be complete), refusing what vLLM cannot serve; LoRA ids from 1 in order."""
+    return [
+        Adapter(a.name, a.path, a.rank, lora_id, a.template)
+        for lora_id, a in enumerate(
+            adapter_folders.read_adapters(adapters, "vLLM", unsupported_lora_features), start=1
+        )
+    ]
 
 
 def unsupported_lora_features(config: dict[str, Any]) -> list[str]:
     """LoRA variants vLLM refuses (its own check runs too, but only after a ~20 s start)."""
-    found = []
-    if config.get("use_dora"):
-        found.append("DoRA (use_dora)")
+    found = adapter_folders.plain_lora_only(config)  # DoRA
     if config.get("lora_bias") or config.get("bias", "none") != "none":
         found.append(f"LoRA bias (bias={config.get('bias')!r}, lora_bias={config.get('lora_bias')!r})")
     extra_modules = [m for m in config.get("modules_to_save") or [] if m not in ("classifier", "score")]
@@ -391,31 +365,7 @@ class VllmEngine(InferenceEngine):
 
     def prompt_ids(self, request: GenerationRequest) -> list[int]:
         """The prompt as token ids: Swift's template for chat, the tokenizer for text, ids as given."""
-        if request.messages is not None:
-            from swift_core.datasets.encode import encode_prompt
-
-            try:
-                return encode_prompt(
-                    self.template,
-                    self.tokenizer,
-                    request.messages,
-                    tools=request.tools,
-                    **request.template_options,
-                )
-            except UnsupportedRequest:
-                raise
-            except SwiftError as exc:
-                raise UnsupportedRequest(str(exc)) from None
-            except TypeError as exc:  # an unknown template option
-                raise UnsupportedRequest(f"template {self.template.name!r}: {exc}") from None
-        if isinstance(request.prompt, str):
-            return list(self.tokenizer(request.prompt)["input_ids"])
-        ids = list(request.prompt or [])
-        if not ids or not all(isinstance(i, int) and 0 <= i < len(self.tokenizer) for i in ids):
-            raise UnsupportedRequest(
-                f"prompt token ids must be a non-empty list of ids in [0, {len(self.tokenizer)})"
-            )
-        return ids
+        return request_prompt_ids(self.template, self.tokenizer, request)
 
     def sampling_params(self, request: GenerationRequest, kind: Any) -> Any:
         wants_logprobs = request.logprobs or request.top_logprobs > 0
@@ -433,19 +383,6 @@ class VllmEngine(InferenceEngine):
             prompt_logprobs=request.top_logprobs if request.echo and request.logprobs else None,
             output_kind=kind,
         )
-
-    def check_request(self, request: GenerationRequest) -> None:
-        super().check_request(request)
-        if request.temperature < 0:
-            raise UnsupportedRequest("temperature must be >= 0")
-        if not 0 < request.top_p <= 1:
-            raise UnsupportedRequest("top_p must be in (0, 1]")
-        if request.repetition_penalty <= 0:
-            raise UnsupportedRequest("repetition_penalty must be > 0")
-        if request.n < 1:
-            raise UnsupportedRequest("n must be >= 1")
-        if request.top_k < -1:
-            raise UnsupportedRequest("top_k must be -1 (off) or a positive number")
 
     def _prepare(self, request: GenerationRequest, kind: Any) -> tuple[list[int], Any, Any]:
         if self._closed or self._engine is None:
