@@ -36,32 +36,19 @@ import atexit
 import contextlib
 import dataclasses
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import sglang
 from sglang.srt.server_args import ServerArgs
 
 from swift_core.errors import SwiftError
-from swift_core.infer.adapter_folders import (
-    DEFAULT_ADAPTER,
-    choose_template,
-    model_context,
-    read_adapters,
-    split_checkpoint,
-)
+from swift_core.infer.adapter_folders import choose_template
+from swift_core.infer.increments import IncrementalEngine, Piece, Plan
 from swift_core.infer.loop_bridge import Emit, LoopBridge
-from swift_core.infer.prompt_ids import new_tokens_allowed, request_prompt_ids
 from swift_core.infer.protocol import (
-    Choice,
-    EngineCapabilities,
     EngineConfig,
     GenerationRequest,
     GenerationResponse,
-    InferenceEngine,
-    StreamChunk,
     TokenLogprob,
     UnsupportedRequest,
 )
@@ -70,65 +57,24 @@ from swift_sglang.text import ChunkReader, Increment, finish_kind, token_logprob
 
 SERVER_ARG_NAMES = [f.name for f in dataclasses.fields(ServerArgs)]
 ENGINE_NAME = "SGLang"  # in messages
-MAX_TOP_LOGPROBS = 20  # OpenAI's limit, which Swift's server also applies
 
 
-@dataclass
-class Piece:
-    """One increment of one choice, made on the engine loop and read on the caller's."""
+class SglangEngine(IncrementalEngine):
+    """One SGLang engine (plus LoRA adapters) answering Swift requests.
 
-    index: int
-    increment: Increment
-    finish_reason: str | None
+    What SGLang and LMDeploy share (plans, concurrent choices, assembling answers from increments)
+    is `IncrementalEngine`'s; this class keeps how SGLang is started, called and aborted."""
 
-
-@dataclass
-class Plan:
-    """A checked request, ready for SGLang."""
-
-    request: GenerationRequest
-    ids: list[int]
-    max_new_tokens: int
-    params: list[dict[str, Any]] = field(default_factory=list)  # one per choice
-
-    @property
-    def wants_logprobs(self) -> bool:
-        return bool(self.request.logprobs or self.request.top_logprobs > 0)
-
-    @property
-    def wants_prompt_logprobs(self) -> bool:
-        return bool(self.request.echo and self.request.logprobs)
-
-
-class SglangEngine(InferenceEngine):
-    """One SGLang engine (plus LoRA adapters) answering Swift requests."""
+    engine_name = ENGINE_NAME
 
     def __init__(self, config: EngineConfig, manager: Any = None):
-        from swift_core.models.loading import load_tokenizer, template_for
-
-        if manager is None:
-            from swift_core.plugins import get_plugin_manager
-
-            manager = get_plugin_manager()
-        config, default = split_checkpoint(config, ENGINE_NAME)
-        self.config = config
-        self._closed = False
-        if DEFAULT_ADAPTER in config.adapters:
-            raise SwiftError(f"adapter name {DEFAULT_ADAPTER!r} is reserved; choose another")
-        adapters = read_adapters(config.adapters, ENGINE_NAME)
-        loaded = [default, *adapters] if default else adapters  # every adapter SGLang loads
+        manager, loaded = self._read_config(config, manager)  # loaded: every adapter SGLang loads
+        config = self.config
         template_name, resolved = choose_template(config, loaded, manager)
         kwargs = server_args_kwargs(
             config, resolved.model, {a.name: a.path for a in loaded}, SERVER_ARG_NAMES
         )
-        self.tokenizer = load_tokenizer(resolved.model)
-        self.template = template_for(template_name, self.tokenizer, manager)
-        vocab = self.tokenizer.get_vocab()
-        self._stop_ids = [vocab[t] for t in self.template.stop if t in vocab]
-        self._token_texts: dict[int, str] = {}
-        self.model_name = config.served_model_name or (
-            Path(resolved.model).name if resolved.is_local else resolved.model
-        )
+        self._load_template(template_name, resolved, manager)
         self._bridge = LoopBridge(name="swift-sglang-loop")
         try:
             self._engine = sglang.Engine(**kwargs)
@@ -145,74 +91,37 @@ class SglangEngine(InferenceEngine):
         server_args = getattr(self._engine, "server_args", None)
         self._incremental = bool(getattr(server_args, "incremental_streaming_output", False))
         deterministic = bool(getattr(server_args, "enable_deterministic_inference", False))
-        self._adapters = [a.name for a in adapters]
-        self._default_adapter = default.name if default else None  # requests that name no adapter
         tokenizer_manager = getattr(self._engine, "tokenizer_manager", None)
-        self.max_model_len = int(
-            getattr(tokenizer_manager, "context_len", None)
-            or config.max_model_len
-            or (model_context(resolved.model) if resolved.is_local else None)
-            or 2048
-        )
-        self.capabilities = EngineCapabilities(
+        self.max_model_len = self._context_length(getattr(tokenizer_manager, "context_len", None), resolved)
+        self.capabilities = self._capabilities(
             lora=bool(self._adapters),
-            logprobs=True,
             prompt_logprobs=True,
-            streaming=True,
-            multiple_choices=True,  # as n requests
             seed=deterministic,  # sampling_seed is honoured by deterministic inference only
-            repetition_penalty=True,
-            top_k=True,
-            max_top_logprobs=MAX_TOP_LOGPROBS,
         )
 
     # --- life cycle ---------------------------------------------------------------------------
 
-    def shutdown(self) -> None:
-        """Abort what is in flight, stop SGLang's processes and the loop thread; idempotent."""
-        if self._closed:
-            return
-        self._closed = True
-        with contextlib.suppress(Exception):
-            atexit.unregister(self.shutdown)
-        self._bridge.cancel_all()
+    def _stop_library(self) -> None:
+        """Stop SGLang's scheduler and detokenizer processes."""
         with contextlib.suppress(Exception):
             self._engine.shutdown()
-        self._bridge.close()
-
-    async def close(self) -> None:
-        await asyncio.to_thread(self.shutdown)
 
     # --- requests -----------------------------------------------------------------------------
-
-    def adapter_names(self) -> list[str]:
-        return list(self._adapters)
 
     def check_request(self, request: GenerationRequest) -> None:
         super().check_request(request)  # the values every engine refuses
         if request.repetition_penalty > MAX_REPETITION_PENALTY:
             raise UnsupportedRequest(f"repetition_penalty must be in (0, {MAX_REPETITION_PENALTY}] on SGLang")
 
-    def prompt_ids(self, request: GenerationRequest) -> list[int]:
-        """The prompt as token ids: Swift's template for chat, the tokenizer for text, ids as given."""
-        return request_prompt_ids(self.template, self.tokenizer, request)
-
-    def _plan(self, request: GenerationRequest) -> Plan:
-        if self._closed:
-            raise SwiftError("the SGLang engine is shut down")
-        self.check_request(request)
-        ids = self.prompt_ids(request)
-        plan = Plan(request, ids, new_tokens_allowed(len(ids), request.max_tokens, self.max_model_len))
-        plan.params = [
-            sampling_params(
-                request,
-                max_new_tokens=plan.max_new_tokens,
-                stop_token_ids=self._stop_ids,
-                seed=None if request.seed is None else request.seed + i,
-            )
-            for i in range(request.n)
-        ]
-        return plan
+    def _choice_options(self, plan: Plan, index: int) -> Any:
+        """SGLang's sampling_params for one choice (one request)."""
+        request = plan.request
+        return sampling_params(
+            request,
+            max_new_tokens=plan.max_new_tokens,
+            stop_token_ids=self._stop_ids,
+            seed=None if request.seed is None else request.seed + index,
+        )
 
     def _abort(self, rid: str) -> None:
         with contextlib.suppress(Exception):
@@ -223,7 +132,7 @@ class SglangEngine(InferenceEngine):
         rid = f"swift-{uuid.uuid4().hex}"
         kwargs: dict[str, Any] = {
             "input_ids": list(plan.ids),
-            "sampling_params": plan.params[index],
+            "sampling_params": plan.options[index],
             "stream": stream,
             "rid": rid,
         }
@@ -270,36 +179,12 @@ class SglangEngine(InferenceEngine):
             raise SwiftError(f"SGLang ended the request with {increment.finish!r}")
         if kind is None and not increment.text and not increment.token_ids:
             return False
-        emit(Piece(index, increment, kind))
+        emit(Piece(index, increment.text, increment.token_ids, kind, increment.completion_tokens, increment))
         return kind is not None
 
-    def _pieces(self, plan: Plan, stream: bool, choices: int) -> AsyncIterator[Piece]:
-        async def produce(emit: Emit) -> None:
-            tasks = [asyncio.ensure_future(self._run_choice(plan, i, stream, emit)) for i in range(choices)]
-            try:
-                await asyncio.gather(*tasks)
-            except BaseException:
-                for task in tasks:
-                    task.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
-                raise
-
-        return self._bridge.stream(produce)
-
-    def _token_text(self, token_id: int) -> str:
-        text = self._token_texts.get(token_id)
-        if text is None:
-            if len(self._token_texts) > 200_000:
-                self._token_texts.clear()
-            text = self._token_texts[token_id] = self.tokenizer.decode([token_id], skip_special_tokens=False)
-        return text
-
-    def _logprobs(self, increment: Increment, plan: Plan) -> list[TokenLogprob] | None:
-        if not plan.wants_logprobs:
-            return None
-        return token_logprobs(
-            increment.logprobs, increment.top_logprobs, plan.request.top_logprobs, self._token_text
-        )
+    def _piece_logprobs(self, piece: Piece, plan: Plan) -> list[TokenLogprob]:
+        inc = piece.data
+        return token_logprobs(inc.logprobs, inc.top_logprobs, plan.request.top_logprobs, self._token_text)
 
     def _prompt_logprobs(self, meta: dict[str, Any], plan: Plan) -> list[TokenLogprob]:
         entries = meta.get("input_token_logprobs") or []
@@ -310,61 +195,12 @@ class SglangEngine(InferenceEngine):
             out[0].logprob, out[0].top = None, []  # nothing predicts the first token
         return out
 
-    async def generate(self, request: GenerationRequest) -> GenerationResponse:
-        plan = self._plan(request)
-        n = request.n
-        texts: list[list[str]] = [[] for _ in range(n)]
-        ids: list[list[int]] = [[] for _ in range(n)]
-        logprobs: list[list[TokenLogprob]] = [[] for _ in range(n)]
-        reasons = ["length"] * n
-        counts = [0] * n
-        prompt_meta: dict[str, Any] = {}
-        # Nothing to generate: SGLang is asked (max_new_tokens=0) only for prompt logprobs.
-        calls = n if plan.max_new_tokens > 0 else (1 if plan.wants_prompt_logprobs else 0)
-        if calls:
-            async with contextlib.aclosing(self._pieces(plan, stream=False, choices=calls)) as pieces:
-                async for piece in pieces:
-                    inc = piece.increment
-                    if piece.index == 0 and plan.wants_prompt_logprobs:
-                        prompt_meta = inc.meta
-                    if plan.max_new_tokens == 0:
-                        continue
-                    texts[piece.index].append(inc.text)
-                    ids[piece.index] += inc.token_ids
-                    logprobs[piece.index] += self._logprobs(inc, plan) or []
-                    counts[piece.index] = inc.completion_tokens
-                    if piece.finish_reason is not None:
-                        reasons[piece.index] = piece.finish_reason
-        choices = [
-            Choice(i, "".join(texts[i]), reasons[i], ids[i], logprobs[i] if plan.wants_logprobs else None)
-            for i in range(n)
-        ]
-        response = GenerationResponse(
-            choices=choices, prompt_tokens=len(plan.ids), completion_tokens=sum(counts)
-        )
-        if request.echo:
-            response.prompt_text = (
-                request.prompt if isinstance(request.prompt, str) else self.tokenizer.decode(plan.ids)
-            )
-            if plan.wants_prompt_logprobs:
-                response.prompt_logprobs = self._prompt_logprobs(prompt_meta, plan)
-        return response
+    def _calls_without_new_tokens(self, plan: Plan) -> int:
+        """Nothing to generate: SGLang is asked (max_new_tokens=0) only for prompt logprobs."""
+        return 1 if plan.wants_prompt_logprobs else 0
 
-    async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamChunk]:
-        plan = self._plan(request)
-        prompt_tokens = len(plan.ids)
-        if plan.max_new_tokens == 0:
-            for i in range(request.n):
-                yield StreamChunk(i, "", "length", [] if plan.wants_logprobs else None, prompt_tokens, 0)
-            return
-        async with contextlib.aclosing(self._pieces(plan, stream=True, choices=request.n)) as pieces:
-            async for piece in pieces:
-                inc = piece.increment
-                yield StreamChunk(
-                    piece.index,
-                    inc.text,
-                    piece.finish_reason,
-                    self._logprobs(inc, plan),
-                    prompt_tokens,
-                    inc.completion_tokens,
-                )
+    def _finish_response(self, response: GenerationResponse, plan: Plan, last: list[Piece | None]) -> None:
+        """Prompt logprobs (echo with logprobs) come with choice 0's output."""
+        if plan.wants_prompt_logprobs:
+            first = last[0]
+            response.prompt_logprobs = self._prompt_logprobs(first.data.meta if first else {}, plan)
