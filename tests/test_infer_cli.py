@@ -6,6 +6,7 @@ import asyncio
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -236,3 +237,75 @@ def test_batch_mode_answers_prompt_only_rows(tmp_path, monkeypatch, capsys):
     assert [r["reference"] for r in results] == [None, None, "0"]
     assert all(r["response"].startswith("ok ") for r in results)
     assert "3 rows (0 failed)" in capsys.readouterr().out
+
+
+class InterruptedEngine(RecordingEngine):
+    """Answers rows in order, one every few milliseconds; on row `stop_at` the process gets
+    SIGINT, as from Ctrl-C (asyncio.run turns it into KeyboardInterrupt after cancelling)."""
+
+    def __init__(self, stop_at: int | None = None):
+        super().__init__()
+        self.stop_at = stop_at
+
+    async def generate(self, request):
+        index = int(request.messages[-1]["content"].split()[2])  # "what is I plus I?"
+        await asyncio.sleep(0.02 * index)
+        if self.stop_at is not None and index == self.stop_at:
+            os.kill(os.getpid(), signal.SIGINT)
+            await asyncio.sleep(30)  # cancelled by asyncio's SIGINT handler
+        return await super().generate(request)
+
+
+def test_batch_mode_resumes_after_an_interruption(tmp_path, monkeypatch, capsys):
+    """Rows answered before Ctrl-C are kept in a hidden partial file (no results file yet); the
+    same command answers only the rest, and the results are complete and in order."""
+    from swift_core.infer import run as infer_run
+    from swift_core.infer.arguments import InferArguments
+    from swift_core.infer.partial_results import partial_path
+
+    rows = [
+        {
+            "messages": [
+                {"role": "user", "content": f"what is {i} plus {i}?"},
+                {"role": "assistant", "content": "x"},
+            ]
+        }
+        for i in range(8)
+    ]
+    data = write_rows(tmp_path / "rows.jsonl", rows)
+    out = tmp_path / "out.jsonl"
+    args = InferArguments(model="x", val_dataset=[str(data)], result_path=str(out))
+
+    first = InterruptedEngine(stop_at=5)
+    monkeypatch.setattr(infer_run, "build_engine", lambda a, m: first)
+    with pytest.raises(KeyboardInterrupt):
+        infer_run.run_infer(args)
+    assert not out.exists()  # nothing half-written looks finished
+    kept = partial_path(out).read_text().splitlines()
+    assert len(kept) - 1 == 5  # a header, then rows 0-4
+    assert "5 of 8 rows kept" in capsys.readouterr().err
+
+    second = InterruptedEngine()
+    monkeypatch.setattr(infer_run, "build_engine", lambda a, m: second)
+    infer_run.run_infer(args)
+    asked = sorted(int(r.messages[-1]["content"].split()[2]) for r in second.requests)
+    assert asked == [5, 6, 7]
+    results = read_jsonl(out)
+    assert [r["messages"][-1]["content"] for r in results] == [f"what is {i} plus {i}?" for i in range(8)]
+    assert all(r["response"].startswith("ok ") for r in results)
+    assert not partial_path(out).exists()
+    captured = capsys.readouterr()
+    assert "resuming: 5 of 8 rows already answered" in captured.err
+    assert "5 kept from the interrupted run" in captured.out
+
+    # Other settings: the partial file of a different run is not reused.
+    third = InterruptedEngine(stop_at=2)
+    monkeypatch.setattr(infer_run, "build_engine", lambda a, m: third)
+    with pytest.raises(KeyboardInterrupt):
+        infer_run.run_infer(args)
+    fourth = InterruptedEngine()
+    monkeypatch.setattr(infer_run, "build_engine", lambda a, m: fourth)
+    changed = InferArguments(model="x", val_dataset=[str(data)], result_path=str(out), temperature=0.7)
+    infer_run.run_infer(changed)
+    assert len(fourth.requests) == 8
+    assert "from other rows or settings" in capsys.readouterr().err

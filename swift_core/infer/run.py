@@ -5,7 +5,9 @@ user turn, the answer is streamed, the history is kept; `/clear` resets it, `/ex
 input) quits. Batch mode (`--val_dataset`) submits every row at once: the engine batches them;
 a row may stop at the prompt, or end with an answer, which is then its reference and is removed
 from the prompt. Results go
-to a jsonl file, one line per row, with a tqdm bar and a throughput summary line.
+to a jsonl file, one line per row, with a tqdm bar and a throughput summary line; answered rows
+are kept as they come, so the same command after an interruption answers only the rest
+(swift_core.infer.partial_results).
 `--port` serves the OpenAI-compatible API instead (as `swift deploy`). A reward model
 (`swift rlhf --rlhf_type rm`) scores the rows' answers instead (swift_core.infer.score).
 """
@@ -151,9 +153,17 @@ def split_row(row: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
 def run_batch(engine: InferenceEngine, args: InferArguments, rows: list[dict[str, Any]]) -> Path:
     from tqdm import tqdm
 
+    from swift_core.infer.partial_results import PartialResults, fingerprint
+
     path = Path(args.result_path) if args.result_path else default_result_path(args)
     prompts = [split_row(row) for row in rows]
-    results: list[dict[str, Any] | None] = [None] * len(rows)
+    kept = PartialResults(path, fingerprint(args, rows), len(rows))
+    if kept.done:
+        click.echo(f"resuming: {len(kept.done)} of {len(rows)} rows already answered ({kept.path})", err=True)
+    elif kept.stale:
+        click.echo(f"{kept.path} is from other rows or settings: starting over", err=True)
+    results: list[dict[str, Any] | None] = [kept.done.get(i) for i in range(len(rows))]
+    todo = [i for i in range(len(rows)) if results[i] is None]
 
     async def one(i: int) -> tuple[int, GenerationResponse | BaseException]:
         messages, _ = prompts[i]
@@ -166,8 +176,18 @@ def run_batch(engine: InferenceEngine, args: InferArguments, rows: list[dict[str
 
     async def run_all() -> None:
         try:
-            with tqdm(total=len(rows), desc="infer", unit="row", file=sys.stderr, dynamic_ncols=True) as bar:
-                for done in asyncio.as_completed([one(i) for i in range(len(rows))]):
+            with (
+                kept,
+                tqdm(
+                    total=len(rows),
+                    initial=len(rows) - len(todo),
+                    desc="infer",
+                    unit="row",
+                    file=sys.stderr,
+                    dynamic_ncols=True,
+                ) as bar,
+            ):
+                for done in asyncio.as_completed([one(i) for i in todo]):
                     i, outcome = await done
                     messages, reference = prompts[i]
                     record: dict[str, Any] = {"messages": messages}
@@ -185,19 +205,33 @@ def run_batch(engine: InferenceEngine, args: InferArguments, rows: list[dict[str
                             completion_tokens=outcome.completion_tokens,
                         )
                     results[i] = record
+                    kept.add(i, record)
                     bar.update(1)
         finally:
             await engine.close()
 
     start = time.perf_counter()
-    asyncio.run(run_all())
+    try:
+        asyncio.run(run_all())
+    except BaseException:
+        if kept.done:
+            click.echo(
+                f"\ninterrupted: {len(kept.done)} of {len(rows)} rows kept in {kept.path}; the same command "
+                f"with --result_path {path} answers only the rest",
+                err=True,
+            )
+        raise
     elapsed = max(time.perf_counter() - start, 1e-9)
     write_jsonl(path, [r for r in results if r is not None])
+    kept.discard()
     failed = sum(1 for r in results if r is not None and "error" in r)
-    tokens = sum(r.get("completion_tokens", 0) for r in results if r is not None)
+    answered = [results[i] for i in todo if results[i] is not None]  # this run's rows
+    tokens = sum(r.get("completion_tokens", 0) for r in answered if r is not None)
+    resumed = f", {len(rows) - len(todo)} kept from the interrupted run" if len(todo) < len(rows) else ""
     click.echo(
-        f"infer: {len(rows)} rows ({failed} failed) in {elapsed:.2f}s: {len(rows) / elapsed:.2f} rows/s, "
-        f"{tokens} output tokens, {tokens / elapsed:.1f} tokens/s; results: {path}"
+        f"infer: {len(rows)} rows ({failed} failed{resumed}) in {elapsed:.2f}s: "
+        f"{len(todo) / elapsed:.2f} rows/s, {tokens} output tokens, {tokens / elapsed:.1f} tokens/s; "
+        f"results: {path}"
     )
     if failed == len(rows):
         raise SwiftError(f"every row failed, e.g.: {next(r['error'] for r in results if r)}")
