@@ -35,7 +35,8 @@ def _only_last_trained(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return messages
 
 
-def _with_answer(messages: list[dict[str, Any]], answer: str) -> list[dict[str, Any]]:
+def with_answer(messages: list[dict[str, Any]], answer: str) -> list[dict[str, Any]]:
+    """The conversation with its final answer replaced (e.g. by the rejected one)."""
     return [*messages[:-1], {"role": "assistant", "content": answer}]
 
 
@@ -49,7 +50,7 @@ def unpaired_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             out.append({"messages": row["messages"], "tools": row.get("tools"), "label": True})
             out.append(
                 {
-                    "messages": _with_answer(row["messages"], row["rejected_response"]),
+                    "messages": with_answer(row["messages"], row["rejected_response"]),
                     "tools": row.get("tools"),
                     "label": False,
                 }
@@ -74,7 +75,7 @@ def encode_pairs(
     rejected = _encode(
         template,
         tokenizer,
-        [{**r, "messages": _with_answer(r["messages"], r["rejected_response"])} for r in rows],
+        [{**r, "messages": with_answer(r["messages"], r["rejected_response"])} for r in rows],
         args,
     )
     pairs = [

@@ -47,12 +47,10 @@ def merge_adapter(
     tuner = manager.load("tuners", trained.get("tuner_type", "lora"))()
     base_dtype = torch_dtype(dtype or trained.get("torch_dtype") or "float32")
     click.echo(f"merging {checkpoint} into {base_path}", err=True)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(checkpoint)
     # A reward model's checkpoint says so in args.json: its base is loaded with the same head.
     if trained.get(SCORES_KEY) == "reward":
-        auto_class, overrides = (
-            transformers.AutoModelForSequenceClassification,
-            reward_config(transformers.AutoTokenizer.from_pretrained(checkpoint)),
-        )
+        auto_class, overrides = transformers.AutoModelForSequenceClassification, reward_config(tokenizer)
     else:
         auto_class, overrides = transformers.AutoModelForCausalLM, {}
     try:
@@ -60,7 +58,6 @@ def merge_adapter(
     except OSError as exc:
         raise SwiftError(f"cannot load the base model {base_path!r}: {exc}") from None
     merged = tuner.merge(tuner.load(base, str(checkpoint)))
-    tokenizer = transformers.AutoTokenizer.from_pretrained(checkpoint)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     try:

@@ -98,16 +98,6 @@ class RewardScorer:
         self.batch_size = max(1, int(config.max_batch_size))
         self._torch = torch
 
-    def encode(self, messages: list[dict[str, Any]], tools: list[Any] | None) -> list[int] | None:
-        """Ids of the whole conversation as training encoded it; None when longer than the context."""
-        from swift_core.datasets.encode import encode_rows
-
-        row: dict[str, Any] = {"messages": messages, **({"tools": tools} if tools else {})}
-        (encoded,) = encode_rows(
-            self.template, self.tokenizer, [row], max_length=self.max_length, truncation="delete"
-        )
-        return None if encoded is None else list(encoded.input_ids)
-
     def score_ids(self, sequences: list[list[int]], progress: Any = None) -> list[float]:
         """Scores of token sequences, batched by length (right-padded, as in training)."""
         torch = self._torch
@@ -130,30 +120,36 @@ class RewardScorer:
         return scores
 
     def score_rows(self, rows: list[dict[str, Any]], progress: Any = None) -> list[ScoredRow]:
-        """Each row's final answer scored; with a rejected answer, that one too."""
-        sequences: list[list[int]] = []
-        slots: list[tuple[int, str]] = []
-        results = [ScoredRow(None) for _ in rows]
+        """Each row's final answer scored; with a rejected answer, that one too. The conversations
+        are encoded as training encoded them, all in one batch; a row with one longer than the
+        context is an error row."""
+        from swift_core.align.data import with_answer
+        from swift_core.datasets.encode import encode_rows
+
+        candidates: list[tuple[int, str, dict[str, Any]]] = []
         for i, row in enumerate(rows):
-            messages = row["messages"]
-            candidates = [("score", messages)]
+            tools = {"tools": row["tools"]} if row.get("tools") else {}
+            candidates.append((i, "score", {"messages": row["messages"], **tools}))
             if row.get("rejected_response"):
-                rejected = [*messages[:-1], {"role": "assistant", "content": row["rejected_response"]}]
-                candidates.append(("rejected_score", rejected))
-            for field, conversation in candidates:
-                ids = self.encode(conversation, row.get("tools"))
-                if ids is None:
-                    results[i].error = f"longer than the model's context ({self.max_length} tokens)"
-                    break
-                sequences.append(ids)
-                slots.append((i, field))
-        failed = {i for i, r in enumerate(results) if r.error}
-        keep = [k for k, (i, _) in enumerate(slots) if i not in failed]
-        if progress is not None and failed:
-            progress.update(len(slots) - len(keep))
-        scores = self.score_ids([sequences[k] for k in keep], progress)
+                rejected = with_answer(row["messages"], row["rejected_response"])
+                candidates.append((i, "rejected_score", {"messages": rejected, **tools}))
+        encoded = encode_rows(
+            self.template,
+            self.tokenizer,
+            [c[2] for c in candidates],
+            max_length=self.max_length,
+            truncation="delete",
+        )
+        results = [ScoredRow(None) for _ in rows]
+        for (i, _, _), enc in zip(candidates, encoded):
+            if enc is None:
+                results[i].error = f"longer than the model's context ({self.max_length} tokens)"
+        keep = [k for k, (i, _, _) in enumerate(candidates) if results[i].error is None]
+        if progress is not None and len(keep) < len(candidates):
+            progress.update(len(candidates) - len(keep))
+        scores = self.score_ids([list(encoded[k].input_ids) for k in keep], progress)  # type: ignore[union-attr]
         for k, value in zip(keep, scores):
-            i, field = slots[k]
+            i, field, _ = candidates[k]
             setattr(results[i], field, value)
         return results
 
