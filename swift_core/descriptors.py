@@ -26,6 +26,9 @@ class Descriptor:
     factory: str = ""
     requires: tuple[str, ...] = ()
     aliases: tuple[str, ...] = ()
+    # An options dataclass (fields declared with `swift_core.config.arg`): flags of the commands
+    # that select this kind of capability (see swift_core.config.options). Must be light to import.
+    options: type | None = None
     # Filled in by the registry from the plugin that registered it.
     plugin: str = ""
     distribution: str = ""
@@ -45,6 +48,10 @@ class Descriptor:
                 object.__setattr__(self, field_name, (value,))
             else:
                 object.__setattr__(self, field_name, tuple(value))
+        if self.options is not None:
+            from swift_core.config.options import check_options_class
+
+            check_options_class(self.options, f"{self.kind_label} {self.name!r}")
 
     def with_origin(self, plugin: str, distribution: str) -> Descriptor:
         return replace(self, plugin=plugin, distribution=distribution)
@@ -230,11 +237,17 @@ class StrategyDescriptor(Descriptor):
 
 @dataclass(frozen=True)
 class Kind:
-    """One registry: its name, the hook that fills it and the descriptor type it holds."""
+    """One registry: its name, the hook that fills it, the descriptor type it holds, and the flag
+    that chooses one of its capabilities (shown in `--help` beside the capability's options)."""
 
     name: str
     hook: str
     descriptor: type[Descriptor] = field(default=Descriptor)
+    selector: str = ""
+
+    @property
+    def label(self) -> str:
+        return self.descriptor.kind_label
 
 
 KINDS: dict[str, Kind] = {
@@ -243,11 +256,11 @@ KINDS: dict[str, Kind] = {
         Kind("model_families", "register_model_families", ModelFamily),
         Kind("templates", "register_templates", TemplateDescriptor),
         Kind("datasets", "register_datasets", DatasetDescriptor),
-        Kind("tuners", "register_tuners", TunerDescriptor),
-        Kind("alignment_losses", "register_alignment_losses", AlignmentLossDescriptor),
-        Kind("quantizers", "register_quantizers", QuantizerDescriptor),
-        Kind("engines", "register_engines", EngineDescriptor),
-        Kind("runtimes", "register_runtimes", RuntimeDescriptor),
+        Kind("tuners", "register_tuners", TunerDescriptor, "tuner_type"),
+        Kind("alignment_losses", "register_alignment_losses", AlignmentLossDescriptor, "rlhf_type"),
+        Kind("quantizers", "register_quantizers", QuantizerDescriptor, "quant_method"),
+        Kind("engines", "register_engines", EngineDescriptor, "engine"),
+        Kind("runtimes", "register_runtimes", RuntimeDescriptor, "device"),
         Kind("strategies", "register_strategies", StrategyDescriptor),
     )
 }

@@ -173,7 +173,7 @@ class PluginManager:
                 try:
                     impl.function(register=register)
                     for d in collected:
-                        registry.add(d.with_origin(info.name, info.distribution))
+                        self.registries.add(kind.name, d.with_origin(info.name, info.distribution))
                 except Exception as exc:
                     registry.remove_plugin(info.name)
                     info.status, info.reason = "failed", f"{kind.hook}: {exc}"

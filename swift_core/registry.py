@@ -126,5 +126,10 @@ class Registries:
     def __iter__(self) -> Iterator[Registry[Any]]:
         return iter(self._registries.values())
 
-    def kinds(self) -> list[str]:
-        return list(self._registries)
+    def add(self, kind: str, descriptor: Descriptor) -> None:
+        """Register `descriptor`, refusing options declared differently by another capability."""
+        from swift_core.config.options import check_option_conflicts
+
+        if descriptor.options is not None:
+            check_option_conflicts(descriptor, (d for registry in self for d in registry))
+        self[kind].add(descriptor)

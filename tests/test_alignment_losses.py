@@ -25,6 +25,12 @@ from swift_core.errors import SwiftError, UnknownNameError
 from swift_core.plugins import PluginManager, PluginSource, builtin_sources
 from swift_core.policy import Policy
 
+
+def loss_config(beta: float = 0.1, rpo_alpha: float | None = None, **options: float) -> LossConfig:
+    """The loss's own options (label_smoothing, simpo_gamma, ...) ride in `options`, as the CLI passes them."""
+    return LossConfig(beta=beta, rpo_alpha=rpo_alpha, options=types.SimpleNamespace(**options))
+
+
 BATCH = 8
 ATOL = 1e-5
 DTYPE = torch.float64
@@ -176,7 +182,7 @@ BETAS = (0.05, 0.1, 0.5, 2.0)
 def test_reference_losses_match_trl_dpo_trainer(builtin_manager, name, trl_type, smoothing, beta):
     seed = int(beta * 100) + int(smoothing * 10)
     expected, metrics, logps = trl_dpo([trl_type], beta, smoothing, seed=seed)
-    out = swift_loss(builtin_manager, name)(logps, LossConfig(beta=beta, label_smoothing=smoothing))
+    out = swift_loss(builtin_manager, name)(logps, loss_config(beta=beta, label_smoothing=smoothing))
     assert close(out.loss, expected), (out.loss, expected)
     assert out.loss.shape == ()
     assert close(out.chosen_rewards.mean(), metrics["rewards/chosen"][-1])
@@ -200,11 +206,11 @@ def test_cdpo_matches_trl_label_smoothed_sigmoid(builtin_manager, beta, smoothin
         logps.chosen_logps - logps.ref_chosen_logps,
         logps.rejected_logps - logps.ref_rejected_logps,
     )
-    out = swift_loss(builtin_manager, "dpo")(logps, LossConfig(beta=beta, label_smoothing=smoothing))
+    out = swift_loss(builtin_manager, "dpo")(logps, loss_config(beta=beta, label_smoothing=smoothing))
     assert close(out.loss, losses.mean())
     if smoothing == 0.0:  # and without smoothing it is DPOTrainer's sigmoid, on the same batch
         expected, _, same = trl_dpo(["sigmoid"], beta, seed=7 + int(beta * 10))
-        assert close(swift_loss(builtin_manager, "dpo")(same, LossConfig(beta=beta)).loss, expected)
+        assert close(swift_loss(builtin_manager, "dpo")(same, loss_config(beta=beta)).loss, expected)
 
 
 @pytest.mark.parametrize("beta", (0.1, 0.5))
@@ -216,10 +222,10 @@ def test_rpo_alpha_matches_trl_sft_term(builtin_manager, name, trl_type, rpo_alp
     """TRL 1.16 spells the RPO term `loss_type=[..., "sft"], loss_weights=[1, rpo_alpha]`."""
     smoothing = 0.1 if name == "robust" else 0.0
     expected, _, logps = trl_dpo([trl_type, "sft"], beta, smoothing, loss_weights=[1.0, rpo_alpha], seed=11)
-    config = LossConfig(beta=beta, label_smoothing=smoothing, rpo_alpha=rpo_alpha)
+    config = loss_config(beta=beta, label_smoothing=smoothing, rpo_alpha=rpo_alpha)
     out = swift_loss(builtin_manager, name)(logps, config)
     assert close(out.loss, expected), (out.loss, expected)
-    without = swift_loss(builtin_manager, name)(logps, LossConfig(beta=beta, label_smoothing=smoothing))
+    without = swift_loss(builtin_manager, name)(logps, loss_config(beta=beta, label_smoothing=smoothing))
     if rpo_alpha:
         assert not close(out.loss, without.loss)
     assert "rpo_nll" in out.metrics and "rpo_nll" not in without.metrics
@@ -315,7 +321,7 @@ def test_cpo_matches_trl_cpo_trainer(builtin_manager, beta, smoothing, cpo_alpha
         CPOTrainer, loss_type="sigmoid", beta=beta, label_smoothing=smoothing, cpo_alpha=cpo_alpha
     )
     expected, metrics = CPOTrainer.get_batch_loss_metrics(trainer, model, batch)
-    config = LossConfig(beta=beta, label_smoothing=smoothing, cpo_alpha=cpo_alpha)
+    config = loss_config(beta=beta, label_smoothing=smoothing, cpo_alpha=cpo_alpha)
     out = swift_loss(builtin_manager, "cpo")(logps, config)
     assert close(out.loss, expected), (out.loss, expected)
     assert close(out.chosen_rewards.mean(), metrics["rewards/chosen"])
@@ -335,7 +341,7 @@ def test_simpo_matches_trl_cpo_trainer(builtin_manager, beta, gamma, smoothing):
     expected, metrics = CPOTrainer.get_batch_loss_metrics(trainer, model, batch)
     logps.chosen_nll = None  # SimPO reads no NLL
     out = swift_loss(builtin_manager, "simpo")(
-        logps, LossConfig(beta=beta, simpo_gamma=gamma, label_smoothing=smoothing)
+        logps, loss_config(beta=beta, simpo_gamma=gamma, label_smoothing=smoothing)
     )
     assert close(out.loss, expected), (out.loss, expected)
     assert close(out.chosen_rewards.mean(), metrics["rewards/chosen"])
@@ -347,7 +353,7 @@ def test_orpo_matches_trl_orpo_trainer(builtin_manager, beta):
     batch, model, _, logps = _logits_case(seed=5 + int(beta * 100))
     trainer = _cpo_self(ORPOTrainer, beta=beta)
     expected, metrics = ORPOTrainer.get_batch_loss_metrics(trainer, model, batch)
-    out = swift_loss(builtin_manager, "orpo")(logps, LossConfig(beta=beta))
+    out = swift_loss(builtin_manager, "orpo")(logps, loss_config(beta=beta))
     assert close(out.loss, expected), (out.loss, expected)
     for key in ("log_odds_ratio", "log_odds_chosen", "nll_loss"):
         assert close(out.metrics[key], metrics[key]), key
@@ -403,7 +409,7 @@ def test_kto_matches_trl_kto_trainer(
     )
     trainer._compute_kl_logps = types.MethodType(KTOTrainer._compute_kl_logps, trainer)
     expected = KTOTrainer._compute_loss(trainer, model, inputs, return_outputs=False)
-    config = LossConfig(beta=beta, desirable_weight=desirable_weight, undesirable_weight=undesirable_weight)
+    config = loss_config(beta=beta, desirable_weight=desirable_weight, undesirable_weight=undesirable_weight)
     out = swift_loss(builtin_manager, "kto")(logps, config)
     assert close(out.loss, expected), (out.loss, expected)
     metrics = trainer._metrics["train"]
@@ -429,20 +435,20 @@ def test_a_missing_field_is_named(builtin_manager):
         ("kto", "kl"),
     ]:
         with pytest.raises(ValueError, match=field):
-            swift_loss(builtin_manager, name)(bare, LossConfig())
+            swift_loss(builtin_manager, name)(bare, loss_config())
     with pytest.raises(ValueError, match="chosen_nll"):
         swift_loss(builtin_manager, "simpo")(
             PreferenceLogps(
                 torch.zeros(2), torch.zeros(2), chosen_lengths=torch.ones(2), rejected_lengths=torch.ones(2)
             ),
-            LossConfig(rpo_alpha=1.0),
+            loss_config(rpo_alpha=1.0),
         )
 
 
 def test_robust_refuses_a_flip_rate_of_half_or_more(builtin_manager):
     _, _, logps = _paired_case(0)
     with pytest.raises(SwiftError, match="label_smoothing"):
-        swift_loss(builtin_manager, "robust")(logps, LossConfig(label_smoothing=0.5))
+        swift_loss(builtin_manager, "robust")(logps, loss_config(label_smoothing=0.5))
 
 
 @pytest.mark.parametrize("name", sorted(n for n, e in EXPECTED.items() if e[2] == "logps"))
@@ -452,7 +458,7 @@ def test_every_loss_has_a_gradient_through_the_policy_logps(builtin_manager, nam
     if name == "kto":
         logps.labels = torch.tensor([1, 0] * (BATCH // 2))
         logps.kl = torch.tensor(0.3, dtype=DTYPE)
-    out = swift_loss(builtin_manager, name)(logps, LossConfig())
+    out = swift_loss(builtin_manager, name)(logps, loss_config())
     out.loss.backward()
     assert torch.isfinite(out.loss) and logps.chosen_logps.grad.abs().sum() > 0
 
@@ -494,10 +500,10 @@ def test_a_third_party_loss_registers_and_computes():
     loss = manager.load("alignment_losses", "myloss")()
     assert isinstance(loss, AlignmentLoss)
     _, _, logps = _paired_case(2)
-    out = loss(logps, LossConfig(beta=0.2))
+    out = loss(logps, loss_config(beta=0.2))
     h = (logps.chosen_logps - logps.ref_chosen_logps) - (logps.rejected_logps - logps.ref_rejected_logps)
     assert close(out.loss, ((0.2 * h - 1) ** 2).mean())
-    with_rpo = loss(logps, LossConfig(beta=0.2, rpo_alpha=1.0))
+    with_rpo = loss(logps, loss_config(beta=0.2, rpo_alpha=1.0))
     assert close(with_rpo.loss, out.loss + chosen_nll_loss(logps))
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from swift_core.infer.protocol import GenerationRequest, GenerationResponse, InferenceEngine
+from swift_core.engines.protocol import GenerationRequest, GenerationResponse, InferenceEngine
 
 ROWS = [
     {
@@ -104,7 +104,7 @@ class RecordingEngine(InferenceEngine):
         self.model_name = "fake"
 
     async def generate(self, request):
-        from swift_core.infer.protocol import Choice
+        from swift_core.engines.protocol import Choice
 
         self.requests.append(request)
         return GenerationResponse([Choice(0, f"ok {len(self.requests)}", "stop")], 1, 1)
@@ -131,12 +131,14 @@ def test_interactive_mode_keeps_the_history_until_clear(capsys):
 
 @pytest.fixture(scope="module")
 def lora_checkpoint(tiny_qwen, tmp_path_factory) -> Path:
+    from swift_core.config.options import build_arguments
     from swift_core.config.train_args import TrainArguments
     from swift_core.train.pipeline import run_train
 
     root = tmp_path_factory.mktemp("train")
     data = write_rows(root / "train.jsonl", ROWS * 4)
-    args = TrainArguments(
+    args = build_arguments(
+        TrainArguments,
         model=str(tiny_qwen),
         dataset=[str(data)],
         max_steps=2,

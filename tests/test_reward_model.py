@@ -23,6 +23,12 @@ from swift_core.errors import SwiftError
 from swift_core.plugins import PluginManager, builtin_sources
 from swift_core.policy import Policy
 
+
+def loss_config(beta: float = 0.1, rpo_alpha: float | None = None, **options: float) -> LossConfig:
+    """The loss's own options (label_smoothing, simpo_gamma, ...) ride in `options`, as the CLI passes them."""
+    return LossConfig(beta=beta, rpo_alpha=rpo_alpha, options=types.SimpleNamespace(**options))
+
+
 PAIRS = [
     {
         "messages": [
@@ -69,7 +75,7 @@ def test_bradley_terry_loss_matches_trl_reward_trainer(rm_loss, coefficient, see
     chosen = torch.randn(8, generator=gen, dtype=torch.float64) * 2
     rejected = torch.randn(8, generator=gen, dtype=torch.float64) * 2
     expected = _trl_reward_loss(chosen, rejected, coefficient)
-    out = rm_loss(PreferenceScores(chosen, rejected), LossConfig(center_rewards_coefficient=coefficient))
+    out = rm_loss(PreferenceScores(chosen, rejected), loss_config(center_rewards_coefficient=coefficient))
     assert torch.allclose(out.loss.double(), expected.double(), atol=1e-6), (out.loss, expected)
     assert torch.equal(out.chosen_rewards, chosen.float()) and torch.equal(
         out.rejected_rewards, rejected.float()
@@ -80,9 +86,9 @@ def test_the_reward_loss_refuses_policy_inputs_and_rpo_alpha(rm_loss):
     from swift_core.align.base import PreferenceLogps
 
     with pytest.raises(SwiftError, match="scores='reward'"):
-        rm_loss(PreferenceLogps(chosen_logps=torch.zeros(2), rejected_logps=torch.zeros(2)), LossConfig())
+        rm_loss(PreferenceLogps(chosen_logps=torch.zeros(2), rejected_logps=torch.zeros(2)), loss_config())
     with pytest.raises(SwiftError, match="rpo_alpha"):
-        rm_loss(PreferenceScores(torch.zeros(2), torch.zeros(2)), LossConfig(rpo_alpha=1.0))
+        rm_loss(PreferenceScores(torch.zeros(2), torch.zeros(2)), loss_config(rpo_alpha=1.0))
 
 
 def test_a_descriptor_declares_what_it_scores_and_bad_values_are_refused():
@@ -97,6 +103,7 @@ def test_lora_on_a_reward_model_trains_and_saves_the_score_head(tiny_qwen, tmp_p
     import transformers
     from safetensors import safe_open
 
+    from swift_core.config.options import build_arguments
     from swift_core.config.train_args import TrainArguments
     from swift_core.tuners.common import linear_module_names, peft_task_type
     from swift_core.tuners.peft_tuners import LoraTuner
@@ -106,7 +113,9 @@ def test_lora_on_a_reward_model_trains_and_saves_the_score_head(tiny_qwen, tmp_p
     )
     assert "score" not in linear_module_names(model)  # never a LoRA target
     assert peft_task_type(model) == "SEQ_CLS"
-    args = TrainArguments(model=str(tiny_qwen), dataset=["x"], lora_rank=4, target_modules=["all-linear"])
+    args = build_arguments(
+        TrainArguments, model=str(tiny_qwen), dataset=["x"], lora_rank=4, target_modules=["all-linear"]
+    )
     peft_model = LoraTuner().apply(model, args, None)
     trainable = {n for n, p in peft_model.named_parameters() if p.requires_grad}
     assert any("score" in n for n in trainable) and any("lora_A" in n for n in trainable)

@@ -212,37 +212,77 @@ def test_sft_refuses_data_without_an_assistant_turn_to_learn(tiny_qwen, tmp_path
     assert "Loading weights" not in r.stderr
 
 
-def test_third_party_tuner_trains_from_the_cli_and_policy_can_deny_it(tiny_qwen, tmp_path):
+def _weights(folder: Path) -> dict:
+    from safetensors.numpy import load_file
+
+    files = sorted(folder.glob("*.safetensors"))
+    assert files, f"no safetensors in {folder}"
+    return {k: v for f in files for k, v in load_file(f).items()}
+
+
+def _changed(base: dict, trained: dict, suffix: str) -> list[bool]:
+    import numpy as np
+
+    keys = [k for k in base if k.endswith(suffix)]
+    assert keys, suffix
+    return [not np.array_equal(base[k], trained[k]) for k in keys]
+
+
+def test_third_party_tuner_with_its_own_options_from_the_cli_yaml_and_policy(tiny_qwen, tmp_path):
+    """A plugin's tuner brings `--mytuner_*` flags: shown in --help, used from the CLI and from YAML,
+    recorded in args.json, and gone (option and tuner) when policy blocks the plugin."""
     site = install_fixture(tmp_path, "swift-mytuner")
+    env = {"PYTHONPATH": str(site)}
     data = _task_file(tmp_path, 8)
+    help_text = run_swift("sft", "--help", env=env).stdout
+    assert "Options of tuner mytuner (--tuner_type):" in help_text
+    assert "--mytuner_include_norms BOOL" in help_text and "--mytuner_bias_init FLOAT" in help_text
+    base = _weights(tiny_qwen)
+
+    steps = ("--max_steps", "2", "--save_steps", "2")
     r = _sft(
         tiny_qwen,
         data,
-        tmp_path / "out",
+        tmp_path / "cli",
         "--tuner_type",
         "mytuner",
-        "--max_steps",
-        "2",
-        "--save_steps",
-        "2",
-        env={"PYTHONPATH": str(site)},
+        "--mytuner_include_norms",
+        "false",
+        *steps,
+        env=env,
     )
     assert r.returncode == 0, r.stderr
-    assert json.loads((_checkpoint(tmp_path / "out", 2) / "args.json").read_text())["tuner_type"] == "mytuner"
+    checkpoint = _checkpoint(tmp_path / "cli", 2)
+    recorded = json.loads((checkpoint / "args.json").read_text())
+    assert recorded["tuner_type"] == "mytuner" and recorded["mytuner_include_norms"] is False
+    trained = _weights(checkpoint)
+    assert all(_changed(base, trained, ".bias"))
+    assert not any(_changed(base, trained, "norm.weight"))  # biases only, as the option says
+
+    config = tmp_path / "mytuner.yaml"
+    config.write_text(
+        f"model: {tiny_qwen}\ndataset: [{data}]\noutput_dir: {tmp_path / 'yaml'}\ntuner_type: mytuner\n"
+        "mytuner_include_norms: true\nmytuner_bias_init: 0.25\nmax_steps: 2\nsave_steps: 2\n"
+        "per_device_train_batch_size: 4\nlearning_rate: 5.0e-3\n"
+    )
+    r = run_swift("sft", str(config), env=env)
+    assert r.returncode == 0, r.stderr
+    checkpoint = _checkpoint(tmp_path / "yaml", 2)
+    assert json.loads((checkpoint / "args.json").read_text())["mytuner_bias_init"] == 0.25
+    trained = _weights(checkpoint)
+    assert all(_changed(base, trained, "norm.weight"))
+    bias = next(k for k in trained if k.endswith(".bias"))
+    assert abs(float(trained[bias].mean()) - 0.25) < 0.05  # filled with 0.25, then 2 small steps
+
     policy = tmp_path / "policy.toml"
     policy.write_text('deny = ["swift-mytuner"]\n')
-    denied = _sft(
-        tiny_qwen,
-        data,
-        tmp_path / "out2",
-        "--tuner_type",
-        "mytuner",
-        "--max_steps",
-        "2",
-        env={"PYTHONPATH": str(site), "SWIFT_POLICY": str(policy)},
-    )
+    blocked = {**env, "SWIFT_POLICY": str(policy)}
+    assert "mytuner" not in run_swift("sft", "--help", env=blocked).stdout
+    denied = _sft(tiny_qwen, data, tmp_path / "out2", "--tuner_type", "mytuner", *steps, env=blocked)
     assert denied.returncode == 2
     assert "unknown tuner 'mytuner'" in denied.stderr and "mytuner (blocked)" in denied.stderr
+    flag = _sft(tiny_qwen, data, tmp_path / "out3", "--mytuner_include_norms", "false", *steps, env=blocked)
+    assert flag.returncode == 2 and "unknown argument --mytuner_include_norms" in flag.stderr
 
 
 def test_qlora_trains_on_the_cpu_from_the_cli(tiny_qwen, tmp_path):

@@ -17,6 +17,7 @@ pytest.importorskip("peft")
 from peft import PeftModel  # noqa: E402
 from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 
+from swift_core.config.options import build_arguments  # noqa: E402
 from swift_core.config.train_args import TrainArguments  # noqa: E402
 from swift_core.errors import SwiftError  # noqa: E402
 from swift_core.plugins import PluginManager, PluginSource, builtin_sources  # noqa: E402
@@ -86,7 +87,7 @@ def batch(tiny_qwen):
 def make_args(**kw):
     kw.setdefault("lora_dropout", 0.0)
     kw.setdefault("target_modules", ["all-linear"])
-    return TrainArguments(model="x", **kw)
+    return build_arguments(TrainArguments, model="x", **kw)
 
 
 def base_model(path):

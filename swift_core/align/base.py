@@ -12,23 +12,29 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 @dataclass
 class LossConfig:
-    """Hyper-parameters shared by the losses (each reads the ones it uses)."""
+    """What a loss is given besides the log-probabilities.
+
+    `beta` and `rpo_alpha` apply to every loss (the command's own `--beta`/`--rpo_alpha`);
+    `options` is the loss's own options (its descriptor's `options` dataclass, filled from the
+    flags). A loss reads them with `config.options_as(MyOptions)`, which gives the defaults when
+    the caller passed none.
+    """
 
     beta: float = 0.1
-    label_smoothing: float = 0.0  # cDPO: assumed probability that a preference label is flipped
-    simpo_gamma: float = (
-        0.5  # SimPO: target reward margin (gamma in the paper; TRL's gamma/beta ratio times beta)
-    )
-    cpo_alpha: float = 1.0  # CPO: weight of the NLL term on chosen answers
     rpo_alpha: float | None = None  # an optional SFT (NLL) term on chosen answers, added to any loss
-    desirable_weight: float = 1.0  # KTO
-    undesirable_weight: float = 1.0  # KTO
-    center_rewards_coefficient: float | None = None  # reward models: pull the rewards towards 0
+    options: Any = None
+
+    def options_as(self, options_class: type[T]) -> T:
+        from swift_core.config.options import options_for
+
+        return options_for(self.options if self.options is not None else object(), options_class)
 
 
 @dataclass

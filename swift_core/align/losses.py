@@ -18,6 +18,13 @@ import torch
 import torch.nn.functional as F
 
 from swift_core.align.base import AlignmentLoss, LossConfig, LossOutput, PreferenceLogps, PreferenceScores
+from swift_core.align.options import (
+    CPOOptions,
+    KTOOptions,
+    RewardModelOptions,
+    SimPOOptions,
+    SmoothingOptions,
+)
 from swift_core.errors import SwiftError
 
 __all__ = [
@@ -141,7 +148,7 @@ class DPOLoss(_ReferencePairLoss):
     name = "dpo"
 
     def per_pair(self, chosen_logratios, rejected_logratios, logps, config):
-        ls = config.label_smoothing
+        ls = config.options_as(SmoothingOptions).label_smoothing
         if not 0.0 <= ls < 1.0:
             raise SwiftError(f"dpo: label_smoothing must lie in [0, 1), got {ls}")
         return _smoothed_sigmoid(chosen_logratios - rejected_logratios, config.beta, ls)
@@ -153,7 +160,7 @@ class RobustDPOLoss(_ReferencePairLoss):
     name = "robust"
 
     def per_pair(self, chosen_logratios, rejected_logratios, logps, config):
-        ls = config.label_smoothing
+        ls = config.options_as(SmoothingOptions).label_smoothing
         if not 0.0 <= ls < 0.5:
             raise SwiftError(f"robust: label_smoothing (the label flip rate) must lie in [0, 0.5), got {ls}")
         h = chosen_logratios - rejected_logratios
@@ -193,8 +200,9 @@ class SimPOLoss(PreferenceLoss):
     def compute(self, logps, config):
         chosen = average_logps(logps.chosen_logps, logps.chosen_lengths)
         rejected = average_logps(logps.rejected_logps, logps.rejected_lengths)
-        logits = (chosen - rejected) - config.simpo_gamma / config.beta
-        losses = _smoothed_sigmoid(logits, config.beta, config.label_smoothing)
+        options = config.options_as(SimPOOptions)
+        logits = (chosen - rejected) - options.simpo_gamma / config.beta
+        losses = _smoothed_sigmoid(logits, config.beta, options.label_smoothing)
         return LossOutput(
             loss=losses.mean(),
             chosen_rewards=config.beta * chosen.detach(),
@@ -209,11 +217,12 @@ class CPOLoss(PreferenceLoss):
 
     def compute(self, logps, config):
         logits = logps.chosen_logps - logps.rejected_logps
-        loss = _smoothed_sigmoid(logits, config.beta, config.label_smoothing).mean()
+        options = config.options_as(CPOOptions)
+        loss = _smoothed_sigmoid(logits, config.beta, options.label_smoothing).mean()
         metrics = {}
-        if config.cpo_alpha:
+        if options.cpo_alpha:
             nll = chosen_nll_loss(logps)
-            loss = loss + config.cpo_alpha * nll
+            loss = loss + options.cpo_alpha * nll
             metrics["nll_loss"] = float(nll.detach())
         return LossOutput(
             loss=loss,
@@ -259,10 +268,11 @@ class KTOLoss(PreferenceLoss):
         kl = torch.as_tensor(logps.kl, device=logratios.device).to(logratios.dtype).detach().clamp(min=0)
         chosen_logratios = logratios[desirable]
         rejected_logratios = logratios[~desirable]
+        options = config.options_as(KTOOptions)
         chosen_losses = 1 - torch.sigmoid(config.beta * (chosen_logratios - kl))
         rejected_losses = 1 - torch.sigmoid(config.beta * (kl - rejected_logratios))
         losses = torch.cat(
-            (config.desirable_weight * chosen_losses, config.undesirable_weight * rejected_losses), 0
+            (options.desirable_weight * chosen_losses, options.undesirable_weight * rejected_losses), 0
         )
         return LossOutput(
             loss=losses.nanmean(),
@@ -292,6 +302,7 @@ class BradleyTerryLoss(AlignmentLoss):
             raise SwiftError("--rpo_alpha adds an NLL term to a policy; a reward model has none")
         chosen, rejected = scores.chosen.float(), scores.rejected.float()
         loss = -F.logsigmoid(chosen - rejected).mean()
-        if config.center_rewards_coefficient:
-            loss = loss + config.center_rewards_coefficient * torch.mean((chosen + rejected) ** 2)
+        coefficient = config.options_as(RewardModelOptions).center_rewards_coefficient
+        if coefficient:
+            loss = loss + coefficient * torch.mean((chosen + rejected) ** 2)
         return LossOutput(loss=loss, chosen_rewards=chosen.detach(), rejected_rewards=rejected.detach())

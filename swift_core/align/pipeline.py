@@ -35,6 +35,7 @@ def run_rlhf(args: Any, manager: Any = None) -> Any:
     from swift_core.align.data import encode_pairs, encode_unpaired, paired_check, unpaired_check
     from swift_core.align.reward_head import SCORES_KEY, reward_config, reward_pad_token_id
     from swift_core.align.trainer import PreferenceTrainer, ReferenceLogps, RewardModelTrainer
+    from swift_core.config.options import options_for
     from swift_core.datasets.loader import load_rows
     from swift_core.plugins import get_plugin_manager
     from swift_core.train import pipeline as stages
@@ -138,13 +139,8 @@ def run_rlhf(args: Any, manager: Any = None) -> Any:
     write_json_atomic(run_dir / "args.json", swift_args)
     loss_config = LossConfig(
         beta=args.beta,
-        label_smoothing=args.label_smoothing,
-        simpo_gamma=args.simpo_gamma,
-        cpo_alpha=args.cpo_alpha,
         rpo_alpha=args.rpo_alpha,
-        desirable_weight=args.desirable_weight,
-        undesirable_weight=args.undesirable_weight,
-        center_rewards_coefficient=args.center_rewards_coefficient,
+        options=options_for(args, descriptor.options) if descriptor.options is not None else None,
     )
     has_eval = eval_ds is not None and len(eval_ds) > 0
     trainer_class = RewardModelTrainer if reward_model else PreferenceTrainer

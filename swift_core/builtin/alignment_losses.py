@@ -7,6 +7,13 @@ log-probs, or a reward head's scalar) from these descriptors, never the loss's n
 
 from __future__ import annotations
 
+from swift_core.align.options import (
+    CPOOptions,
+    KTOOptions,
+    RewardModelOptions,
+    SimPOOptions,
+    SmoothingOptions,
+)
 from swift_core.descriptors import AlignmentLossDescriptor
 from swift_core.hookspecs import hookimpl
 
@@ -69,7 +76,17 @@ REWARD_MODEL_LOSS = AlignmentLossDescriptor(
     paired=True,
     scores="reward",
     aliases=("reward_model", "reward"),
+    options=RewardModelOptions,
 )
+
+# Each loss's options class (losses not listed take only --beta and --rpo_alpha).
+OPTIONS: dict[str, type] = {
+    "dpo": SmoothingOptions,
+    "robust": SmoothingOptions,
+    "simpo": SimPOOptions,
+    "cpo": CPOOptions,
+    "kto": KTOOptions,
+}
 
 
 @hookimpl
@@ -83,6 +100,7 @@ def register_alignment_losses(register):
                 needs_reference=needs_reference,
                 paired=paired,
                 aliases=aliases,
+                options=OPTIONS.get(name),
             )
         )
     register(REWARD_MODEL_LOSS)

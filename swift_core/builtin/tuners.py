@@ -4,6 +4,16 @@ from __future__ import annotations
 
 from swift_core.descriptors import TunerDescriptor
 from swift_core.hookspecs import hookimpl
+from swift_core.tuners.options import (
+    AdaLoraOptions,
+    BoftOptions,
+    FourierFTOptions,
+    FreezeOptions,
+    LlamaProOptions,
+    LoraOptions,
+    LoraPlusOptions,
+    VeraOptions,
+)
 
 _PEFT = "swift_core.tuners.peft_tuners"
 
@@ -51,7 +61,28 @@ TUNERS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
 )
 
 
+# Each tuner's options class (tuners not listed take none).
+OPTIONS: dict[str, type] = {
+    **dict.fromkeys(("lora", "dora", "rslora", "pissa", "olora"), LoraOptions),
+    "lora+": LoraPlusOptions,
+    "adalora": AdaLoraOptions,
+    "vera": VeraOptions,
+    "boft": BoftOptions,
+    "fourierft": FourierFTOptions,
+    "freeze": FreezeOptions,
+    "llamapro": LlamaProOptions,
+}
+
+
 @hookimpl
 def register_tuners(register):
     for name, factory, description, aliases in TUNERS:
-        register(TunerDescriptor(name=name, factory=factory, description=description, aliases=aliases))
+        register(
+            TunerDescriptor(
+                name=name,
+                factory=factory,
+                description=description,
+                aliases=aliases,
+                options=OPTIONS.get(name),
+            )
+        )

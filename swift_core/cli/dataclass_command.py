@@ -13,15 +13,20 @@ from typing import Any
 import click
 
 from swift_core.config.arguments import format_help, parse_arguments
+from swift_core.config.options import with_capability_options
 
 
 def dataclass_command(name: str, args_cls: type, run: Callable[[Any], Any], summary: str) -> click.Command:
+    """`args_cls` may name `CAPABILITY_KINDS`: the options of the installed capabilities of those
+    kinds become flags of the command too (and vanish with a plugin that policy blocks)."""
+
     def callback(argv: tuple[str, ...]) -> Any:
         ctx = click.get_current_context()
+        full_cls = with_capability_options(args_cls)
         if any(a in ("-h", "--help") for a in argv):
-            click.echo(format_help(args_cls, prog=ctx.command_path, summary=summary), nl=False)
+            click.echo(format_help(full_cls, prog=ctx.command_path, summary=summary), nl=False)
             ctx.exit(0)
-        return run(parse_arguments(args_cls, list(argv)))
+        return run(parse_arguments(full_cls, list(argv)))
 
     return click.Command(
         name,

@@ -26,9 +26,16 @@ _FALSE = {"false", "0", "no", "n", "off"}
 _NONE = {"none", "null"}
 
 
-def arg(default: Any = MISSING, *, help: str = "", aliases: tuple[str, ...] = (), **kwargs: Any) -> Any:
-    """A dataclass field with a help text and alternative spellings."""
+def arg(
+    default: Any = MISSING, *, help: str = "", aliases: tuple[str, ...] = (), group: str = "", **kwargs: Any
+) -> Any:
+    """A dataclass field with a help text, alternative spellings and a `--help` group.
+
+    Without `group`, the field's group is the `ARG_GROUP` of the dataclass that declares it.
+    """
     metadata = {"help": help, "aliases": tuple(aliases)}
+    if group:
+        metadata["group"] = group
     if isinstance(default, (list, dict, set)):
         value = default
         return dataclasses.field(default_factory=lambda: type(value)(value), metadata=metadata, **kwargs)
@@ -218,29 +225,73 @@ def parse_arguments(cls: type[T], argv: list[str]) -> T:
         raise SwiftError(str(exc)) from None
 
 
+# The order of the commands' own `--help` groups; other groups follow in order of appearance.
+GROUP_ORDER = ("model", "data", "training", "tuner", "quantization", "output")
+
+
+def _field_group(cls: type, name: str, f: Field[Any]) -> str:
+    """The field's `group`, else the `ARG_GROUP` of the dataclass that declares it."""
+    if f.metadata.get("group"):
+        return str(f.metadata["group"])
+    for klass in cls.__mro__:
+        if name in klass.__dict__.get("__annotations__", {}):
+            return str(klass.__dict__.get("ARG_GROUP", "") or "")
+    return ""
+
+
+def _default_text(f: Field[Any]) -> Any:
+    if f.default is not MISSING:
+        return f.default
+    if f.default_factory is not MISSING:
+        return f.default_factory()
+    return "(required)"
+
+
+def help_groups(cls: type) -> list[tuple[str, list[str]]]:
+    """Field names by `--help` group: the command's own groups first, capability options last."""
+    from swift_core.config.options import CAPABILITIES_KEY
+
+    spec = _Spec(cls)
+    groups: dict[str, list[str]] = {}
+    capability_groups: dict[str, list[str]] = {}
+    for name, f in spec.fields.items():
+        target = capability_groups if f.metadata.get(CAPABILITIES_KEY) else groups
+        target.setdefault(_field_group(cls, name, f), []).append(name)
+    known = [g for g in GROUP_ORDER if g in groups]
+    ordered = known + [g for g in groups if g not in known]
+    return [*((g, groups[g]) for g in ordered), *capability_groups.items()]
+
+
 def format_help(cls: type, *, prog: str, summary: str = "") -> str:
-    """The `--help` text of a dataclass command, generated from its fields."""
+    """The `--help` text of a dataclass command, generated from its fields, in groups."""
+    from swift_core.config.options import CAPABILITIES_KEY, GROUP_NAMES_KEY
+
     spec = _Spec(cls)
     lines = [f"Usage: {prog} [CONFIG.yaml|.json] [--name value ...]", ""]
     if summary:
         lines += [summary, ""]
     lines.append("A config file gives defaults; flags given after it override it.")
-    lines += ["", "Arguments:"]
-    for name, f in spec.fields.items():
-        if f.default is not MISSING:
-            default = f.default
-        elif f.default_factory is not MISSING:
-            default = f.default_factory()
-        else:
-            default = "(required)"
-        aliases = [a for a in f.metadata.get("aliases", ())]
-        head = f"  --{name} {_type_name(spec.hints[name])}"
-        text = f.metadata.get("help", "")
-        extra = f" [default: {default}]" + (
-            f" [aliases: {', '.join('--' + a for a in aliases)}]" if aliases else ""
+    for group, names in help_groups(cls):
+        is_capability = bool(spec.fields[names[0]].metadata.get(CAPABILITIES_KEY))
+        title = (
+            f"Options of {group}"
+            if is_capability
+            else (f"{group.capitalize()} arguments" if group else "Arguments")
         )
-        lines.append(head)
-        lines.append(f"      {text}{extra}".rstrip())
+        lines += ["", f"{title}:"]
+        for name in names:
+            f = spec.fields[name]
+            aliases = list(f.metadata.get("aliases", ()))
+            text = f.metadata.get("help", "")
+            extra = f" [default: {_default_text(f)}]" + (
+                f" [aliases: {', '.join('--' + a for a in aliases)}]" if aliases else ""
+            )
+            group_names = f.metadata.get(GROUP_NAMES_KEY, ())
+            shared = [n for n in f.metadata.get(CAPABILITIES_KEY, ()) if n not in group_names]
+            if shared:
+                extra += f" [also for: {', '.join(shared)}]"
+            lines.append(f"  --{name} {_type_name(spec.hints[name])}")
+            lines.append(f"      {text}{extra}".rstrip())
     return "\n".join(lines) + "\n"
 
 

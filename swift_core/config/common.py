@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 from swift_core.config.arguments import arg
 
 
 @dataclass(kw_only=True)
 class ModelArguments:
+    ARG_GROUP: ClassVar[str] = "model"
+
     model: str = arg(
         help="Local folder, hub id (Qwen/Qwen2.5-7B-Instruct) or alias (qwen2_5-7b-instruct)",
         aliases=("model_id_or_path",),
@@ -22,6 +24,8 @@ class ModelArguments:
 
 @dataclass(kw_only=True)
 class DataArguments:
+    ARG_GROUP: ClassVar[str] = "data"
+
     dataset: list[str] = arg([], help="Files, folders, registered names or hub ids; NAME#N samples N rows")
     max_length: int | None = arg(None, help="Longest sequence in tokens")
     truncation_strategy: Literal["delete", "left", "right"] = arg(

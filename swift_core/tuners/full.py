@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from swift_core.config.options import options_for
 from swift_core.errors import SwiftError, did_you_mean
 from swift_core.tuners.base import Tuner
 from swift_core.tuners.common import (
@@ -13,6 +14,7 @@ from swift_core.tuners.common import (
     matches_prefix,
     output_head,
 )
+from swift_core.tuners.options import FreezeOptions
 
 
 class _WeightsTuner(Tuner):
@@ -51,8 +53,9 @@ class FreezeTuner(_WeightsTuner):
 
     def check(self, args: Any) -> None:
         super().check(args)
-        n = getattr(args, "freeze_n_layers", None)
-        if not (args.trainable_parameters or args.freeze_parameters or n is not None):
+        options = options_for(args, FreezeOptions)
+        n = options.freeze_n_layers
+        if not (options.trainable_parameters or options.freeze_parameters or n is not None):
             raise SwiftError(
                 "tuner 'freeze' needs --trainable_parameters PREFIX..., --freeze_parameters PREFIX... "
                 "or --freeze_n_layers N"
@@ -62,22 +65,23 @@ class FreezeTuner(_WeightsTuner):
 
     def apply(self, model: Any, args: Any, family: Any) -> Any:
         self.check(args)
+        options = options_for(args, FreezeOptions)
         names = [name for name, _ in model.named_parameters()]
-        for prefix in [*args.trainable_parameters, *args.freeze_parameters]:
+        for prefix in [*options.trainable_parameters, *options.freeze_parameters]:
             if not any(matches_prefix(name, prefix) for name in names):
                 modules = sorted({n.rsplit(".", 1)[0] for n in names})
                 raise SwiftError(
                     f"tuner 'freeze': no parameter under {prefix!r}.{did_you_mean(prefix, modules)} "
                     f"Parameter names look like: {', '.join(names[:4])}, ..."
                 )
-        train_all = not args.trainable_parameters and args.freeze_n_layers is None
+        train_all = not options.trainable_parameters and options.freeze_n_layers is None
         model.requires_grad_(train_all)
         for name, param in model.named_parameters():
-            if any(matches_prefix(name, p) for p in args.trainable_parameters):
+            if any(matches_prefix(name, p) for p in options.trainable_parameters):
                 param.requires_grad_(True)
-        if args.freeze_n_layers:
+        if options.freeze_n_layers:
             _, layers = find_decoder_layers(model)
-            n = min(args.freeze_n_layers, len(layers))
+            n = min(options.freeze_n_layers, len(layers))
             for layer in list(layers)[len(layers) - n :]:
                 layer.requires_grad_(True)
             norm = final_norm(model, find_decoder_layers(model)[0])
@@ -85,7 +89,7 @@ class FreezeTuner(_WeightsTuner):
                 if module is not None:
                     module.requires_grad_(True)
         for name, param in model.named_parameters():
-            if any(matches_prefix(name, p) for p in args.freeze_parameters):
+            if any(matches_prefix(name, p) for p in options.freeze_parameters):
                 param.requires_grad_(False)
         if not any(p.requires_grad for p in model.parameters()):
             raise SwiftError("tuner 'freeze': these settings leave no parameter to train")

@@ -14,6 +14,7 @@ import copy
 import logging
 from typing import Any
 
+from swift_core.config.options import options_for
 from swift_core.errors import SwiftError
 from swift_core.tuners.base import Tuner
 from swift_core.tuners.common import (
@@ -23,6 +24,7 @@ from swift_core.tuners.common import (
     set_submodule,
     text_config,
 )
+from swift_core.tuners.options import LlamaProOptions
 
 logger = logging.getLogger("swift_core")
 
@@ -87,8 +89,9 @@ class LlamaProTuner(Tuner):
 
     def check(self, args: Any) -> None:
         check_quantized_base(self, args, "trains full-precision copies of decoder layers")
-        if args.llamapro_num_new_blocks < 1:
-            raise SwiftError(f"--llamapro_num_new_blocks must be >= 1, got {args.llamapro_num_new_blocks}")
+        blocks = options_for(args, LlamaProOptions).llamapro_num_new_blocks
+        if blocks < 1:
+            raise SwiftError(f"--llamapro_num_new_blocks must be >= 1, got {blocks}")
 
     def apply(self, model: Any, args: Any, family: Any) -> Any:
         import torch
@@ -96,7 +99,7 @@ class LlamaProTuner(Tuner):
         self.check(args)
         layers_name, layers = find_decoder_layers(model)
         old_count = len(layers)
-        num_new = args.llamapro_num_new_blocks
+        num_new = options_for(args, LlamaProOptions).llamapro_num_new_blocks
         if num_new > old_count:
             raise SwiftError(
                 f"--llamapro_num_new_blocks {num_new} is more than the model's {old_count} decoder layers"

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from swift_core.config.options import options_for
 from swift_core.errors import SwiftError
 from swift_core.tuners.base import Tuner
 from swift_core.tuners.common import (
@@ -29,6 +30,14 @@ from swift_core.tuners.common import (
     linear_module_names,
     peft_task_type,
     resolve_target_modules,
+)
+from swift_core.tuners.options import (
+    AdaLoraOptions,
+    BoftOptions,
+    FourierFTOptions,
+    LoraOptions,
+    LoraPlusOptions,
+    VeraOptions,
 )
 
 # init_weights values that move part of the base weights into the adapter at initialisation.
@@ -103,7 +112,7 @@ class LoraTuner(PeftTuner):
     init: str | None = None  # forced init_lora_weights (pissa, olora), else --init_weights
 
     def init_weights(self, args: Any) -> Any:
-        given = _lora_init(getattr(args, "init_weights", "true"))
+        given = _lora_init(options_for(args, LoraOptions).init_weights)
         if self.init is None:
             return given
         # --init_weights pissa_niter_16 (fast SVD) refines --tuner_type pissa; anything else is ignored.
@@ -123,11 +132,12 @@ class LoraTuner(PeftTuner):
     def peft_config(self, model: Any, args: Any, targets: Any) -> Any:
         from peft import LoraConfig
 
+        options = options_for(args, LoraOptions)
         return LoraConfig(
             task_type=peft_task_type(model),
-            r=args.lora_rank,
-            lora_alpha=args.lora_alpha,
-            lora_dropout=args.lora_dropout,
+            r=options.lora_rank,
+            lora_alpha=options.lora_alpha,
+            lora_dropout=options.lora_dropout,
             target_modules=targets,
             modules_to_save=_modules_to_save(args),
             init_lora_weights=self.init_weights(args),
@@ -176,7 +186,7 @@ class LoraPlusTuner(LoraTuner):
         from transformers.trainer_pt_utils import get_parameter_names
 
         lr = getattr(args, "learning_rate", None) or 1e-4
-        ratio = args.lorap_lr_ratio
+        ratio = options_for(args, LoraPlusOptions).lorap_lr_ratio
         weight_decay = getattr(args, "weight_decay", 0.0)
         decay = {n for n in get_parameter_names(model, ALL_LAYERNORM_LAYERS) if "bias" not in n}
         groups: dict[str, list[Any]] = {"A": [], "embedding": [], "B": [], "B_no_decay": []}
@@ -290,26 +300,28 @@ class AdaLoraTuner(PeftTuner):
                 "tuner 'adalora' allocates its rank budget over a known number of training steps: "
                 "pass --max_steps N"
             )
-        if args.adalora_tinit >= steps - args.adalora_tfinal:
+        options = options_for(args, AdaLoraOptions)
+        if options.adalora_tinit >= steps - options.adalora_tfinal:
             raise SwiftError(
-                f"tuner 'adalora': --adalora_tinit {args.adalora_tinit} and --adalora_tfinal "
-                f"{args.adalora_tfinal} leave no budgeting phase in --max_steps {steps}; "
+                f"tuner 'adalora': --adalora_tinit {options.adalora_tinit} and --adalora_tfinal "
+                f"{options.adalora_tfinal} leave no budgeting phase in --max_steps {steps}; "
                 "lower them or raise --max_steps"
             )
 
     def peft_config(self, model: Any, args: Any, targets: Any) -> Any:
         from peft import AdaLoraConfig
 
+        options = options_for(args, AdaLoraOptions)
         return AdaLoraConfig(
             task_type=peft_task_type(model),
-            init_r=args.adalora_init_r,
-            target_r=args.adalora_target_r,
-            tinit=args.adalora_tinit,
-            tfinal=args.adalora_tfinal,
-            deltaT=args.adalora_deltaT,
+            init_r=options.adalora_init_r,
+            target_r=options.adalora_target_r,
+            tinit=options.adalora_tinit,
+            tfinal=options.adalora_tfinal,
+            deltaT=options.adalora_deltaT,
             total_step=args.max_steps,
-            lora_alpha=args.lora_alpha,
-            lora_dropout=args.lora_dropout,
+            lora_alpha=options.lora_alpha,
+            lora_dropout=options.lora_dropout,
             target_modules=targets,
             modules_to_save=_modules_to_save(args),
         )
@@ -373,11 +385,12 @@ class VeraTuner(PeftTuner):
     def peft_config(self, model: Any, args: Any, targets: Any) -> Any:
         from peft import VeraConfig
 
+        options = options_for(args, VeraOptions)
         return VeraConfig(
             task_type=peft_task_type(model),
-            r=args.vera_rank,
+            r=options.vera_rank,
             target_modules=targets,
-            vera_dropout=args.lora_dropout,
+            vera_dropout=options.lora_dropout,
             save_projection=True,
             modules_to_save=_modules_to_save(args),
         )
@@ -389,12 +402,13 @@ class BoftTuner(PeftTuner):
     def peft_config(self, model: Any, args: Any, targets: Any) -> Any:
         from peft import BOFTConfig
 
+        options = options_for(args, BoftOptions)
         return BOFTConfig(
             task_type=peft_task_type(model),
-            boft_block_size=args.boft_block_size,
+            boft_block_size=options.boft_block_size,
             boft_block_num=0,
             boft_n_butterfly_factor=1,
-            boft_dropout=args.lora_dropout,
+            boft_dropout=options.lora_dropout,
             target_modules=targets,
             modules_to_save=_modules_to_save(args),
         )
@@ -428,7 +442,7 @@ class FourierFTTuner(PeftTuner):
 
         return FourierFTConfig(
             task_type=peft_task_type(model),
-            n_frequency=args.fourier_n_frequency,
+            n_frequency=options_for(args, FourierFTOptions).fourier_n_frequency,
             target_modules=targets,
             modules_to_save=_modules_to_save(args),
         )

@@ -1,6 +1,7 @@
 """Hooks of swift-bnb. Light on purpose: torch and bitsandbytes are imported only when the
 quantizer is selected."""
 
+from swift_bnb.options import BnbOptions
 from swift_core import hookimpl
 from swift_core.descriptors import QuantizerDescriptor
 
@@ -16,5 +17,6 @@ def register_quantizers(register):
             load_time=True,
             export_time=False,
             aliases=("bitsandbytes",),
+            options=BnbOptions,
         )
     )

@@ -10,6 +10,8 @@ import logging
 import os
 from typing import Any
 
+from swift_bnb.options import BnbOptions
+from swift_core.config.options import options_for
 from swift_core.errors import SwiftError
 from swift_core.quantizers.base import Quantizer
 
@@ -43,7 +45,7 @@ class BnbQuantizer(Quantizer):
                 f"--quant_method bnb needs --quant_bits 4 or 8 (allowed: {', '.join(map(str, BITS))}), "
                 f"got {bits!r}"
             )
-        quant_type = getattr(args, "bnb_4bit_quant_type", "nf4")
+        quant_type = options_for(args, BnbOptions).bnb_4bit_quant_type
         if bits == 4 and quant_type not in QUANT_TYPES:
             raise SwiftError(
                 f"--bnb_4bit_quant_type must be one of {', '.join(QUANT_TYPES)}, got {quant_type!r}"
@@ -53,11 +55,12 @@ class BnbQuantizer(Quantizer):
         from transformers import BitsAndBytesConfig
 
         self.check(args)
+        options = options_for(args, BnbOptions)
         if args.quant_bits == 4:
             config = BitsAndBytesConfig(
                 load_in_4bit=True,
-                bnb_4bit_quant_type=args.bnb_4bit_quant_type,
-                bnb_4bit_use_double_quant=bool(args.bnb_4bit_use_double_quant),
+                bnb_4bit_quant_type=options.bnb_4bit_quant_type,
+                bnb_4bit_use_double_quant=bool(options.bnb_4bit_use_double_quant),
                 bnb_4bit_compute_dtype=_torch_dtype(dtype),
             )
         else:

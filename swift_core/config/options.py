@@ -1,0 +1,185 @@
+"""Options that capabilities carry: a plugin adds flags without editing the core.
+
+A descriptor may name an options dataclass (`TunerDescriptor(..., options=LoraOptions)`), whose
+fields are declared with `arg()` like any command's. A command that selects capabilities of some
+kinds (`swift sft`: tuners and quantizers; `swift rlhf`: also alignment losses) parses the flags of
+every installed capability of those kinds on top of its own, so `--lora_rank 16` on the command
+line, `lora_rank: 16` in a YAML file and `args.json` all work the same as the core's own fields,
+and a plugin blocked by policy takes its options away with it.
+
+Several capabilities may share one options class (the LoRA family) or declare the same field
+(`lora_dropout` for LoRA, VeRA and BOFT): a field name is one flag as long as every declaration
+agrees on its type and default; a plugin whose declaration disagrees is refused when it registers
+(`check_option_conflicts`), naming both plugins, like a duplicate capability name.
+
+A capability reads its options with `options_for(args, MyOptions)`: the typed dataclass, filled
+from the parsed flags (defaults for fields the arguments do not carry, e.g. arguments built in
+Python without the options).
+
+Why flat flags rather than `--lora.rank`: ms-swift's and peft's spellings (`--lora_rank`,
+`--adalora_target_r`, `--bnb_4bit_quant_type`) are what users bring over; a plugin prefixes its
+fields with its name by convention (`--mytuner_depth`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from collections.abc import Iterable
+from dataclasses import MISSING
+from typing import Any, TypeVar
+
+from swift_core.errors import SwiftError
+
+T = TypeVar("T")
+
+# The metadata keys a capability option field carries in a command's arguments class: its
+# `--help` group (the first capabilities declaring it) and the names of all that declare it.
+GROUP_KEY = "group"
+CAPABILITIES_KEY = "capabilities"
+GROUP_NAMES_KEY = "group_capabilities"
+
+
+def check_options_class(options: Any, owner: str) -> None:
+    """An options class must be a dataclass whose every field has a default."""
+    if not (isinstance(options, type) and dataclasses.is_dataclass(options)):
+        raise ValueError(f"{owner}: options must be a dataclass type, got {options!r}")
+    for f in dataclasses.fields(options):
+        if f.init and f.default is MISSING and f.default_factory is MISSING:
+            raise ValueError(
+                f"{owner}: option {f.name!r} of {options.__name__} has no default (a capability's "
+                "options apply only when it is chosen, so each needs one)"
+            )
+
+
+def _default(f: dataclasses.Field[Any]) -> Any:
+    return f.default_factory() if f.default_factory is not MISSING else f.default
+
+
+def field_signature(options: type, f: dataclasses.Field[Any]) -> tuple[str, str]:
+    """What two declarations of one flag must agree on: the type and the default."""
+    hint = typing.get_type_hints(options).get(f.name, Any)
+    return (str(hint).replace("typing.", ""), repr(_default(f)))
+
+
+def option_fields(options: type) -> list[dataclasses.Field[Any]]:
+    return [f for f in dataclasses.fields(options) if f.init]
+
+
+def _origin(descriptor: Any) -> str:
+    return f"{descriptor.kind_label} {descriptor.name!r} of plugin {descriptor.plugin!r}"
+
+
+def check_option_conflicts(new: Any, registered: Iterable[Any]) -> None:
+    """Refuse `new` when one of its options is declared differently by a registered capability."""
+    if new.options is None:
+        return
+    mine = {f.name: field_signature(new.options, f) for f in option_fields(new.options)}
+    for other in registered:
+        if other.options is None or other.options is new.options:
+            continue
+        for f in option_fields(other.options):
+            if f.name in mine and mine[f.name] != field_signature(other.options, f):
+                theirs = field_signature(other.options, f)
+                raise ValueError(
+                    f"option --{f.name} of {_origin(new)} ({mine[f.name][0]}, default {mine[f.name][1]}) "
+                    f"conflicts with the same option of {_origin(other)} ({theirs[0]}, default {theirs[1]})"
+                )
+
+
+def options_for(args: Any, options: type[T]) -> T:
+    """The capability's options as its dataclass, read from parsed arguments (or defaults)."""
+    if isinstance(args, options):
+        return args
+    values = {}
+    for f in option_fields(options):
+        if hasattr(args, f.name):
+            values[f.name] = getattr(args, f.name)
+    return options(**values)
+
+
+def capability_kinds(cls: type) -> tuple[str, ...]:
+    """The capability kinds whose options a command's arguments class takes."""
+    return tuple(getattr(cls, "CAPABILITY_KINDS", ()))
+
+
+def _group_label(kind: Any, names: list[str]) -> str:
+    selector = f" (--{kind.selector})" if kind.selector else ""
+    return f"{kind.label} {', '.join(names)}{selector}"
+
+
+def with_capability_options(cls: type[T], manager: Any = None) -> type[T]:
+    """`cls` plus the option fields of every installed capability of `cls.CAPABILITY_KINDS`.
+
+    The result is a subclass (so `isinstance(args, TrainArguments)` holds), built once per plugin
+    manager. Each added field's metadata says which capabilities declare it (`--help` groups by it).
+    """
+    kinds = capability_kinds(cls)
+    if not kinds:
+        return cls
+    if manager is None:
+        from swift_core.plugins import get_plugin_manager
+
+        manager = get_plugin_manager()
+    cache: dict[type, type] = manager.__dict__.setdefault("_options_classes", {})
+    if cls in cache:
+        return cache[cls]  # type: ignore[return-value]
+    from swift_core.descriptors import KINDS
+
+    own = {f.name for f in dataclasses.fields(cls)}
+    # options class -> (kind, names of the capabilities that use it), in registry order
+    users: dict[type, tuple[Any, list[str]]] = {}
+    for kind_name in kinds:
+        for descriptor in manager.registry(kind_name):
+            if descriptor.options is None:
+                continue
+            entry = users.setdefault(descriptor.options, (KINDS[kind_name], []))
+            entry[1].append(descriptor.name)
+    # field -> (type, first declaration, its group's label and capability names, all declarers)
+    found: dict[str, tuple[Any, dataclasses.Field[Any], str, list[str], list[str]]] = {}
+    # Within a kind, the options shared by most capabilities first (the LoRA family's).
+    ordered = sorted(users.items(), key=lambda item: (kinds.index(item[1][0].name), -len(item[1][1])))
+    for options, (kind, names) in ordered:
+        hints = typing.get_type_hints(options)
+        label = _group_label(kind, names)
+        for f in option_fields(options):
+            if f.name in own:
+                plugins = sorted({manager.get(kind.name, n).plugin for n in names})
+                raise SwiftError(
+                    f"option --{f.name} of {kind.label} {', '.join(names)} (plugin {', '.join(plugins)}) clashes "
+                    f"with the command's own --{f.name}; disable the plugin with --disable-plugin NAME"
+                )
+            entry = found.setdefault(f.name, (hints.get(f.name, Any), f, label, names, []))
+            entry[4].extend(names)
+    fields = []
+    for name, (hint, f, label, group_names, names) in found.items():
+        metadata = {
+            **f.metadata,
+            GROUP_KEY: label,
+            GROUP_NAMES_KEY: tuple(group_names),
+            CAPABILITIES_KEY: tuple(dict.fromkeys(names)),
+        }
+        if f.default_factory is not MISSING:
+            new = dataclasses.field(default_factory=f.default_factory, metadata=metadata)
+        else:
+            new = dataclasses.field(default=f.default, metadata=metadata)
+        fields.append((name, hint, new))
+    built = dataclasses.make_dataclass(
+        cls.__name__,
+        fields,
+        bases=(cls,),
+        kw_only=True,
+    )
+    built.__module__ = cls.__module__
+    built.__doc__ = cls.__doc__
+    cache[cls] = built
+    return built  # type: ignore[return-value]
+
+
+def build_arguments(cls: type[T], manager: Any = None, **values: Any) -> T:
+    """Arguments built in Python with capability options: `build_arguments(TrainArguments, model=..., lora_rank=4)`."""
+    full = with_capability_options(cls, manager)
+    try:
+        return full(**values)
+    except TypeError as exc:
+        raise SwiftError(f"{cls.__name__}: {exc}") from None
