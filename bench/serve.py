@@ -178,8 +178,8 @@ def offline_throughput(model_dir: Path, n: int, max_tokens: int) -> dict[str, tu
     from transformers import AutoModelForCausalLM
 
     from swift_core.datasets.encode import encode_prompt
-    from swift_core.infer.protocol import EngineConfig, GenerationRequest
-    from swift_core.infer.transformers_engine import TransformersEngine
+    from swift_core.engines.protocol import EngineConfig, GenerationRequest
+    from swift_core.engines.transformers.engine import TransformersEngine
 
     engine = TransformersEngine(EngineConfig(model=str(model_dir), max_batch_size=n))
     convs = prompts(n)

@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from swift_core.errors import SwiftError
-from swift_core.infer.protocol import (
+from swift_core.engines.protocol import (
     EngineCapabilities,
     EngineConfig,
     GenerationRequest,
     PromptTooLong,
     UnsupportedRequest,
 )
+from swift_core.errors import SwiftError
 
 CHAT = [{"role": "user", "content": "hello, who are you?"}]
 
@@ -44,7 +44,7 @@ def adapters(tiny_qwen, tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def engine(tiny_qwen, adapters):
-    from swift_core.infer.transformers_engine import TransformersEngine
+    from swift_core.engines.transformers.engine import TransformersEngine
 
     eng = TransformersEngine(
         EngineConfig(
@@ -171,7 +171,7 @@ def test_each_adapter_equals_plain_peft_and_they_differ(engine, tiny_qwen, adapt
 
 
 def test_a_checkpoint_folder_serves_its_base_with_its_adapter(engine, tiny_qwen, adapters, tmp_path):
-    from swift_core.infer.transformers_engine import TransformersEngine
+    from swift_core.engines.transformers.engine import TransformersEngine
 
     ckpt = tmp_path / "checkpoint-2"
     shutil.copytree(adapters["b"], ckpt)

@@ -3,7 +3,7 @@ import pytest
 from swift_core.errors import SwiftError, UnknownNameError
 from swift_core.plugins import PluginManager, PluginSource
 from swift_core.policy import Policy
-from swift_core.runtime import select_runtime
+from swift_core.runtimes.selection import select_runtime
 
 CPU = PluginSource("runtime-cpu", "swift_core.builtin.runtime_cpu", "swift-core", "0.1.0", builtin=True)
 

@@ -17,7 +17,7 @@ import httpx
 import pytest
 import torch
 
-from swift_core.infer.protocol import EngineConfig, GenerationRequest
+from swift_core.engines.protocol import EngineConfig, GenerationRequest
 
 KEY = "sk-test-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -43,7 +43,7 @@ class Settings:
 
 @pytest.fixture(scope="module")
 def engine(tiny_qwen, tmp_path_factory):
-    from swift_core.infer.transformers_engine import TransformersEngine
+    from swift_core.engines.transformers.engine import TransformersEngine
 
     root = tmp_path_factory.mktemp("serve-adapters")
     adapters = {"lora-a": str(make_adapter(tiny_qwen, root / "a", 1))}

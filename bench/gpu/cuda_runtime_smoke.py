@@ -3,7 +3,7 @@
 python bench/gpu/cuda_runtime_smoke.py
 """
 
-from swift_core.runtime import select_runtime
+from swift_core.runtimes.selection import select_runtime
 
 runtime = select_runtime("auto")
 assert runtime.name == "cuda", f"expected the cuda runtime, got {runtime.name}"

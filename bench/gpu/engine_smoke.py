@@ -206,7 +206,7 @@ class EngineChecks:
 
     def generation(self) -> None:
         """Greedy (also with repetition_penalty), streaming, logprobs."""
-        from swift_core.infer.protocol import GenerationRequest
+        from swift_core.engines.protocol import GenerationRequest
 
         engine, ref, stop_ids, args = self.engine, self.ref, self.stop_ids, self.args
 
@@ -268,7 +268,7 @@ class EngineChecks:
 
     def lora_and_stop(self) -> None:
         """A LoRA adapter by name equal to transformers+peft; stop strings."""
-        from swift_core.infer.protocol import GenerationRequest
+        from swift_core.engines.protocol import GenerationRequest
 
         engine, stop_ids, args, setup = self.engine, self.stop_ids, self.args, self.setup
 
@@ -306,7 +306,7 @@ class EngineChecks:
     def cancel(self, name: str, stopped: Callable[[], None] | None = None) -> None:
         """A stream closed after three chunks; `stopped` asserts the library stopped the request;
         the next request is answered."""
-        from swift_core.infer.protocol import GenerationRequest
+        from swift_core.engines.protocol import GenerationRequest
 
         engine = self.engine
 
@@ -334,7 +334,7 @@ class EngineChecks:
 
     def server_and_close(self, close_name: str) -> None:
         """A chat completion (plain and streamed) through Swift's OpenAI server; then close()."""
-        from swift_core.infer.protocol import GenerationRequest
+        from swift_core.engines.protocol import GenerationRequest
 
         engine = self.engine
 

@@ -38,7 +38,7 @@ from engine_smoke import (  # noqa: E402
 
 def main() -> int:
     args = parse_args(__doc__)
-    from swift_core.infer.protocol import EngineConfig, GenerationRequest
+    from swift_core.engines.protocol import EngineConfig, GenerationRequest
 
     setup = prepare(args, "lmdeploy")
     if setup is None:

@@ -30,7 +30,7 @@ from engine_smoke import CHATS, EngineChecks, check, parse_args, prepare, report
 
 def main() -> int:
     args = parse_args(__doc__)
-    from swift_core.infer.protocol import EngineConfig, GenerationRequest
+    from swift_core.engines.protocol import EngineConfig, GenerationRequest
 
     setup = prepare(args, "sglang")
     if setup is None:

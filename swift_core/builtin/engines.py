@@ -13,7 +13,7 @@ def register_engines(register):
             name="transformers",
             aliases=("pt", "hf"),
             description="transformers + peft: dynamic batching, streaming, several LoRA adapters per request",
-            factory="swift_core.infer.transformers_engine:TransformersEngine",
+            factory="swift_core.engines.transformers.engine:TransformersEngine",
             requires=("torch", "transformers", "peft"),
         )
     )

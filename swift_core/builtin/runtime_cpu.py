@@ -6,7 +6,7 @@ import os
 
 from swift_core.descriptors import RuntimeDescriptor
 from swift_core.hookspecs import hookimpl
-from swift_core.runtime import HardwareRuntime
+from swift_core.runtimes.base import HardwareRuntime
 
 
 class CpuRuntime(HardwareRuntime):

@@ -45,7 +45,7 @@ def _version(dist: str) -> str | None:
 
 def collect_env(check_runtimes: bool = True) -> dict[str, Any]:
     from swift_core.plugins import get_plugin_manager
-    from swift_core.runtime import instantiate
+    from swift_core.runtimes.selection import instantiate
 
     manager = get_plugin_manager()
     runtimes: list[dict[str, Any]] = []

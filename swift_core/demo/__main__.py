@@ -35,7 +35,7 @@ def _swift() -> list[str]:
 def _evaluate(model_dir: str, rows: list[dict[str, Any]], adapters: str | None = None) -> list[str]:
     import transformers
 
-    from swift_core.infer.generate import generate_batch
+    from swift_core.demo.generate import generate_batch
     from swift_core.templates.registry import get_template
 
     tokenizer = transformers.AutoTokenizer.from_pretrained(adapters or model_dir)

@@ -16,7 +16,7 @@ import click
 
 from swift_core.align.reward_head import SCORES_KEY, reward_config
 from swift_core.errors import SwiftError
-from swift_core.runtime import torch_dtype
+from swift_core.runtimes.base import torch_dtype
 from swift_core.train.outputs import MARKER, mark_complete, read_args, require_complete, write_json_atomic
 
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from swift_core.config.arguments import arg
+from swift_core.engines.protocol import EngineConfig, GenerationRequest, InferenceEngine
 from swift_core.errors import SwiftError
-from swift_core.infer.protocol import EngineConfig, GenerationRequest, InferenceEngine
 
 
 @dataclass(kw_only=True)

@@ -25,9 +25,9 @@ from typing import Any
 
 import click
 
+from swift_core.engines.protocol import GenerationResponse, InferenceEngine, UnsupportedRequest
 from swift_core.errors import SwiftError
 from swift_core.infer.arguments import InferArguments, build_engine, engine_config, split_adapters
-from swift_core.infer.protocol import GenerationResponse, InferenceEngine, UnsupportedRequest
 from swift_core.infer.score import is_reward_model
 
 COMMANDS = {"/clear": "reset the conversation", "/exit": "quit"}

@@ -21,8 +21,8 @@ from typing import Any
 
 import click
 
+from swift_core.engines.protocol import EngineConfig
 from swift_core.errors import SwiftError
-from swift_core.infer.protocol import EngineConfig
 
 
 def is_reward_model(config: EngineConfig) -> bool:
@@ -62,11 +62,12 @@ class RewardScorer:
         import transformers
 
         from swift_core.align.reward_head import reward_config
-        from swift_core.infer.transformers_engine import resolve_checkpoint
+        from swift_core.engines.transformers.engine import resolve_checkpoint
         from swift_core.models.loading import load_tokenizer, template_for
         from swift_core.models.resolve import resolve_model
         from swift_core.plugins import get_plugin_manager
-        from swift_core.runtime import select_runtime, torch_dtype
+        from swift_core.runtimes.base import torch_dtype
+        from swift_core.runtimes.selection import select_runtime
 
         manager = manager or get_plugin_manager()
         model_path, template_name, model_type, adapter, tokenizer_path = resolve_checkpoint(config)

@@ -25,14 +25,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from swift_core.errors import SwiftError
-from swift_core.infer.protocol import (
+from swift_core.engines.protocol import (
     GenerationRequest,
     InferenceEngine,
     PromptTooLong,
     StreamChunk,
     UnsupportedRequest,
 )
+from swift_core.errors import SwiftError
 from swift_core.serve import openai_api as api
 from swift_core.serve.openai_api import OpenAIError
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from swift_core.infer.protocol import Choice, GenerationRequest, GenerationResponse, TokenLogprob
+from swift_core.engines.protocol import Choice, GenerationRequest, GenerationResponse, TokenLogprob
 
 
 class OpenAIError(Exception):

@@ -17,7 +17,7 @@ import click
 
 from swift_core import __version__
 from swift_core.errors import SwiftError
-from swift_core.runtime import torch_dtype
+from swift_core.runtimes.base import torch_dtype
 
 DEFAULT_LR_ADAPTER = 1e-4
 DEFAULT_LR_FULL = 1e-5
@@ -62,7 +62,7 @@ def normalize(args: Any) -> None:
 
 def check_capabilities(args: Any, manager: Any) -> Capabilities:
     """The tuner, quantizer and runtime, with their checks: nothing heavy is loaded yet."""
-    from swift_core.runtime import select_runtime
+    from swift_core.runtimes.selection import select_runtime
 
     tuner = manager.load("tuners", args.tuner_type)()
     tuner.check(args)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from swift_core.runtime import HardwareRuntime
+from swift_core.runtimes.base import HardwareRuntime
 
 
 class CudaRuntime(HardwareRuntime):

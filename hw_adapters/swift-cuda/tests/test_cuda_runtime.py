@@ -8,7 +8,7 @@ import torch
 from swift_core.errors import SwiftError
 from swift_core.plugins import PluginManager, PluginSource
 from swift_core.policy import Policy
-from swift_core.runtime import select_runtime
+from swift_core.runtimes.selection import select_runtime
 
 
 def _manager():

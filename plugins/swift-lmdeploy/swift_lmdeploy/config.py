@@ -16,8 +16,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from swift_core.engines.protocol import EngineConfig, GenerationRequest
 from swift_core.errors import SwiftError, nearest
-from swift_core.infer.protocol import EngineConfig, GenerationRequest
 
 BACKENDS = ("turbomind", "pytorch")
 # Keys of EngineConfig.extra the plugin reads itself; the others go to the backend config.

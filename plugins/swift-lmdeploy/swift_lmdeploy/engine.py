@@ -25,7 +25,7 @@ serves its base model with that adapter on for requests that name none. `n > 1` 
 falls back to n=1), each with its own seed.
 
 All LMDeploy calls run on the loop LMDeploy's engine is bound to (`internal_thread.loop`, see
-swift_core.infer.loop_bridge); a cancelled caller (a client gone, a stream closed) stops the session
+swift_core.engines.loop_bridge); a cancelled caller (a client gone, a stream closed) stops the session
 inside LMDeploy (`stop_session`, then closing the generator).
 
 Tests: tests/test_lmdeploy_engine.py runs this module against a fake of the lmdeploy API (LMDeploy
@@ -44,16 +44,16 @@ from typing import Any
 import lmdeploy
 from lmdeploy import GenerationConfig, PytorchEngineConfig, TurbomindEngineConfig
 
-from swift_core.errors import SwiftError
-from swift_core.infer.adapter_folders import choose_template
-from swift_core.infer.increments import IncrementalEngine, Piece, Plan
-from swift_core.infer.loop_bridge import Emit, LoopBridge
-from swift_core.infer.protocol import (
+from swift_core.engines.adapter_folders import choose_template
+from swift_core.engines.increments import IncrementalEngine, Piece, Plan
+from swift_core.engines.loop_bridge import Emit, LoopBridge
+from swift_core.engines.protocol import (
     EngineConfig,
     GenerationRequest,
     TokenLogprob,
     UnsupportedRequest,
 )
+from swift_core.errors import SwiftError
 from swift_lmdeploy.config import build_backend_config, choose_backend, generation_config
 from swift_lmdeploy.text import StopCutter, token_logprobs
 

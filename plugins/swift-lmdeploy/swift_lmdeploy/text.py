@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from swift_core.infer.protocol import TokenLogprob
+from swift_core.engines.protocol import TokenLogprob
 
 
 class StopCutter:

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from swift_core.engines.protocol import EngineConfig, GenerationRequest
 from swift_core.errors import SwiftError, nearest
-from swift_core.infer.protocol import EngineConfig, GenerationRequest
 
 MAX_REPETITION_PENALTY = 2.0  # SamplingParams.verify: 0 < repetition_penalty <= 2
 

@@ -22,7 +22,7 @@ request by name (`lora_path`); a Swift adapter checkpoint given as the model (`s
 Per-request seeds need SGLang's deterministic inference (`enable_deterministic_inference`), which
 is when its `sampling_seed` is honoured; without it such requests are refused.
 
-All SGLang calls run on one loop thread (swift_core.infer.loop_bridge): the TokenizerManager binds to the
+All SGLang calls run on one loop thread (swift_core.engines.loop_bridge): the TokenizerManager binds to the
 loop of its first request.
 
 Tests: tests/test_sglang_engine.py runs this module against a fake of the sglang API (SGLang needs
@@ -41,17 +41,17 @@ from typing import Any
 import sglang
 from sglang.srt.server_args import ServerArgs
 
-from swift_core.errors import SwiftError
-from swift_core.infer.adapter_folders import choose_template
-from swift_core.infer.increments import IncrementalEngine, Piece, Plan
-from swift_core.infer.loop_bridge import Emit, LoopBridge
-from swift_core.infer.protocol import (
+from swift_core.engines.adapter_folders import choose_template
+from swift_core.engines.increments import IncrementalEngine, Piece, Plan
+from swift_core.engines.loop_bridge import Emit, LoopBridge
+from swift_core.engines.protocol import (
     EngineConfig,
     GenerationRequest,
     GenerationResponse,
     TokenLogprob,
     UnsupportedRequest,
 )
+from swift_core.errors import SwiftError
 from swift_sglang.config import MAX_REPETITION_PENALTY, sampling_params, server_args_kwargs
 from swift_sglang.text import ChunkReader, Increment, finish_kind, token_logprobs
 

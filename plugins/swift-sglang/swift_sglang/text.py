@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from swift_core.infer.protocol import TokenLogprob
+from swift_core.engines.protocol import TokenLogprob
 
 
 @dataclass

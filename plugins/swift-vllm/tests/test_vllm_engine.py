@@ -34,8 +34,8 @@ except Exception as exc:  # ImportError, or a broken install (torchvision's `nms
 
 import torch  # noqa: E402
 
+from swift_core.engines.protocol import EngineConfig, GenerationRequest, UnsupportedRequest  # noqa: E402
 from swift_core.errors import SwiftError  # noqa: E402
-from swift_core.infer.protocol import EngineConfig, GenerationRequest, UnsupportedRequest  # noqa: E402
 from swift_core.plugins import PluginManager, PluginSource, builtin_sources  # noqa: E402
 from swift_core.policy import Policy  # noqa: E402
 

@@ -21,11 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from swift_core.errors import SwiftError
-from swift_core.infer.adapter_folders import DEFAULT_ADAPTER, model_context, read_adapters, split_checkpoint
-from swift_core.infer.loop_bridge import Emit, LoopBridge
-from swift_core.infer.prompt_ids import new_tokens_allowed, request_prompt_ids
-from swift_core.infer.protocol import (
+from swift_core.engines.adapter_folders import DEFAULT_ADAPTER, model_context, read_adapters, split_checkpoint
+from swift_core.engines.loop_bridge import Emit, LoopBridge
+from swift_core.engines.prompt_ids import new_tokens_allowed, request_prompt_ids
+from swift_core.engines.protocol import (
     Choice,
     EngineCapabilities,
     EngineConfig,
@@ -35,6 +34,7 @@ from swift_core.infer.protocol import (
     StreamChunk,
     TokenLogprob,
 )
+from swift_core.errors import SwiftError
 
 MAX_TOP_LOGPROBS = 20  # OpenAI's limit, which Swift's server also applies
 TOKEN_TEXT_CACHE = 200_000  # token texts kept for logprobs before the cache starts over

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from swift_core.engines.protocol import GenerationRequest, PromptTooLong, UnsupportedRequest
 from swift_core.errors import SwiftError
-from swift_core.infer.protocol import GenerationRequest, PromptTooLong, UnsupportedRequest
 
 
 def request_prompt_ids(

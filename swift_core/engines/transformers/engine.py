@@ -9,7 +9,7 @@ How a request travels:
    requests arriving together meet, then takes the oldest job and every queued job with the same
    adapter and seed, up to `max_batch_size` rows (a request with n choices is n rows). Sampling
    settings, stop strings and max_tokens may differ within a batch: they are applied per row
-   (`swift_core.infer.rows`).
+   (`swift_core.engines.transformers.rows`).
 3. The batch runs as ONE left-padded `model.generate` call in a single worker thread, so the loop
    keeps accepting requests; those queue up and form the next batch when the worker is free.
    After a batch of T seconds the batcher waits up to `rejoin_fraction * T` (at most
@@ -46,9 +46,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from swift_core.errors import SwiftError
-from swift_core.infer.prompt_ids import new_tokens_allowed, request_prompt_ids
-from swift_core.infer.protocol import (
+from swift_core.engines.prompt_ids import new_tokens_allowed, request_prompt_ids
+from swift_core.engines.protocol import (
     Choice,
     EngineCapabilities,
     EngineConfig,
@@ -59,7 +58,8 @@ from swift_core.infer.protocol import (
     TokenLogprob,
     UnsupportedRequest,
 )
-from swift_core.infer.rows import CANCELLED, Row, RowSampler, RowTracker
+from swift_core.engines.transformers.rows import CANCELLED, Row, RowSampler, RowTracker
+from swift_core.errors import SwiftError
 
 logger = logging.getLogger(__name__)
 
@@ -168,7 +168,7 @@ class TransformersEngine(InferenceEngine):
         from swift_core.models.loading import load_tokenizer, template_for
         from swift_core.models.resolve import resolve_model
         from swift_core.plugins import get_plugin_manager
-        from swift_core.runtime import select_runtime
+        from swift_core.runtimes.selection import select_runtime
 
         manager = manager or get_plugin_manager()
         self.config = config

@@ -15,8 +15,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from swift_core.engines.protocol import EngineConfig
 from swift_core.errors import SwiftError
-from swift_core.infer.protocol import EngineConfig
 
 DEFAULT_ADAPTER = "swift_default"  # the adapter of a checkpoint served as the model (not listed)
 

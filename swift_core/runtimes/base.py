@@ -1,8 +1,11 @@
-"""Hardware runtimes: the interface and `--device` selection.
+"""The hardware runtime interface: what the pipelines need to know about an accelerator.
 
 A runtime is a plugin (`register_runtimes`) so that CUDA, ROCm, Ascend NPU or MPS support can be
 installed, or denied by policy, on its own. Pipelines ask the chosen runtime for the device,
-dtype and distributed backend instead of branching on a device name.
+dtype and distributed backend instead of branching on a device name. This module imports nothing
+of Swift but its errors: runtime plugins (and the built-in CPU runtime, which the plugin manager
+loads) subclass `HardwareRuntime` without pulling in the selection that needs the plugin manager
+(`swift_core.runtimes.selection`).
 """
 
 from __future__ import annotations
@@ -67,40 +70,3 @@ class HardwareRuntime(ABC):
             "dist_backend": self.dist_backend,
             **({} if available else {"why": self.unavailable_reason()}),
         }
-
-
-def instantiate(descriptor: Any) -> HardwareRuntime:
-    factory = descriptor.load()
-    runtime = factory()
-    if not isinstance(runtime, HardwareRuntime):
-        raise SwiftError(
-            f"runtime {descriptor.name!r} from plugin {descriptor.plugin!r} is not a HardwareRuntime"
-        )
-    return runtime
-
-
-def select_runtime(device: str = "auto", manager: Any = None) -> HardwareRuntime:
-    """The runtime for `--device`: `auto` takes the available one of highest priority."""
-    if manager is None:
-        from swift_core.plugins import get_plugin_manager
-
-        manager = get_plugin_manager()
-    registry = manager.registry("runtimes")
-    if device != "auto":
-        descriptor = registry.get(device)
-        runtime = instantiate(descriptor)
-        if not runtime.is_available():
-            raise SwiftError(
-                f"--device {device}: the {descriptor.name} runtime is installed but not usable here: "
-                f"{runtime.unavailable_reason()}. Use --device auto or one of: {', '.join(registry.names())}"
-            )
-        return runtime
-    tried = []
-    for descriptor in sorted(registry, key=lambda d: -d.priority):
-        runtime = instantiate(descriptor)
-        if runtime.is_available():
-            return runtime
-        tried.append(f"{descriptor.name} ({runtime.unavailable_reason()})")
-    raise SwiftError(
-        f"--device auto: no runtime is available. Tried: {'; '.join(tried) or 'none registered'}"
-    )

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from swift_core.infer.protocol import StreamChunk, TokenLogprob
+from swift_core.engines.protocol import StreamChunk, TokenLogprob
 
 CANCELLED = "cancelled"
 
