@@ -1,35 +1,53 @@
-"""Which distribution provides a capability that is not installed.
+"""What to tell a user who asks for a capability that is not installed.
 
-Data only: the core never imports these distributions; it names them in an error so that the
-user knows what to `pip install` (or `swift plugins install`).
+Data only: the core never imports these distributions. Only distributions this repository builds
+are suggested (`REPOSITORY_PLUGINS`): telling users to `pip install` a name nobody has claimed on
+the package index would invite typosquatting. Capabilities the project knows of but does not
+provide yet (`NOT_PROVIDED`) get a plain "no plugin provides it", never an install command.
 """
 
 from __future__ import annotations
 
-KNOWN_PROVIDERS: dict[str, dict[str, str]] = {
+# kind -> capability name -> (distribution, its folder in this repository)
+REPOSITORY_PLUGINS: dict[str, dict[str, tuple[str, str]]] = {
     "engines": {
-        "vllm": "swift-vllm",
-        "lmdeploy": "swift-lmdeploy",
-        "sglang": "swift-sglang",
+        "vllm": ("swift-vllm", "plugins/swift-vllm"),
+        "lmdeploy": ("swift-lmdeploy", "plugins/swift-lmdeploy"),
+        "sglang": ("swift-sglang", "plugins/swift-sglang"),
     },
     "quantizers": {
-        "bnb": "swift-bnb",
-        "gptq": "swift-gptq",
-        "awq": "swift-awq",
-        "fp8": "swift-fp8",
+        "bnb": ("swift-bnb", "plugins/swift-bnb"),
+        "bitsandbytes": ("swift-bnb", "plugins/swift-bnb"),
     },
     "runtimes": {
-        "cuda": "swift-cuda",
-        "npu": "swift-ascend",
-        "mps": "swift-mps",
-        "rocm": "swift-rocm",
-    },
-    "strategies": {
-        "deepspeed": "swift-deepspeed",
-        "megatron": "swift-megatron",
+        "cuda": ("swift-cuda", "hw_adapters/swift-cuda"),
+        "gpu": ("swift-cuda", "hw_adapters/swift-cuda"),
     },
 }
 
+# kind -> names the field uses that no distribution of this repository provides (yet)
+NOT_PROVIDED: dict[str, tuple[str, ...]] = {
+    "quantizers": ("gptq", "awq", "fp8", "gguf", "hqq", "eetq"),
+    "runtimes": ("npu", "ascend", "mps", "rocm", "hip", "xpu"),
+    "strategies": ("deepspeed", "megatron"),
+    "alignment_losses": ("grpo", "ppo", "gkd"),
+}
 
-def provider_of(kind: str, name: str) -> str | None:
-    return KNOWN_PROVIDERS.get(kind, {}).get(name)
+
+def provider_of(kind: str, name: str) -> tuple[str, str] | None:
+    """(distribution, repository folder) of this repository's plugin that provides `name`."""
+    return REPOSITORY_PLUGINS.get(kind, {}).get(name)
+
+
+def missing_capability_hint(kind: str, label: str, name: str) -> str:
+    """One sentence for an unknown-name error, or '' when the name is not a known capability."""
+    provider = provider_of(kind, name)
+    if provider is not None:
+        distribution, folder = provider
+        return (
+            f"{label} {name!r} is provided by the plugin {distribution!r} of the Swift repository ({folder}); "
+            "install it as its README says."
+        )
+    if name in NOT_PROVIDED.get(kind, ()):
+        return f"No plugin of the Swift repository provides the {label} {name!r} yet."
+    return ""

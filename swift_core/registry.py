@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, Generic, TypeVar
 
-from swift_core.catalog import provider_of
+from swift_core.catalog import missing_capability_hint
 from swift_core.descriptors import KINDS, Descriptor
 from swift_core.errors import DuplicateCapabilityError, UnknownNameError, nearest
 
@@ -91,15 +91,13 @@ class Registry(Generic[D]):
     def unknown_message(self, name: str) -> str:
         keys = [*self._by_name, *self._aliases]
         parts = [f"unknown {self.label} {name!r}."]
+        hint = missing_capability_hint(self.kind, self.label, name)
         close = nearest(name, keys)
-        if close:
+        if close and not hint:  # a known-but-missing capability is not a misspelling of another
             parts.append(f"Did you mean {close[0]!r}?")
         parts.append(f"Available: {', '.join(self.names()) or '(none)'}.")
-        provider = provider_of(self.kind, name)
-        if provider:
-            parts.append(
-                f"{name!r} is provided by the distribution {provider!r}: swift plugins install {provider}"
-            )
+        if hint:
+            parts.append(hint)
         if self.unloaded_plugins:
             parts.append(
                 f"Installed but not loaded: {', '.join(self.unloaded_plugins)} (see swift plugins list)."
