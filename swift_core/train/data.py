@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
 from typing import Any
 
 import click
@@ -27,14 +26,6 @@ class EncodedDataset:
     @property
     def num_tokens(self) -> int:
         return sum(len(r["input_ids"]) for r in self.rows)
-
-
-@dataclass
-class PreparedData:
-    train: EncodedDataset
-    eval: EncodedDataset | None
-    dropped_too_long: int
-    cached: bool
 
 
 def _to_features(encoded: list[EncodedRow]) -> list[dict[str, list[int]]]:
