@@ -39,6 +39,9 @@ class EngineConfig:
     max_batch_size: int = 16
     seed: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # engine-specific options (--engine_kwargs)
+    # The engine's own options: its descriptor's options dataclass filled from the flags (None
+    # when the engine declares none); read with swift_core.config.options.options_for.
+    options: Any = None
 
 
 @dataclass

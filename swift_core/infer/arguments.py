@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from swift_core.config.arguments import arg
 from swift_core.engines.protocol import EngineConfig, GenerationRequest, InferenceEngine
@@ -19,6 +19,10 @@ from swift_core.errors import SwiftError
 @dataclass(kw_only=True)
 class EngineArguments:
     """What to load and with which engine: shared by infer and deploy."""
+
+    ARG_GROUP: ClassVar[str] = "model and engine"
+    # The engines' own options are flags of infer and deploy (swift_core.config.options).
+    CAPABILITY_KINDS: ClassVar[tuple[str, ...]] = ("engines",)
 
     model: str | None = arg(
         None,
@@ -56,6 +60,8 @@ class EngineArguments:
 
 @dataclass(kw_only=True)
 class ServeArguments:
+    ARG_GROUP: ClassVar[str] = "server"
+
     host: str = arg("127.0.0.1", help="Address to listen on (0.0.0.0 exposes the server to the network)")
     api_key: str | None = arg(None, help="Require 'Authorization: Bearer KEY' on every /v1 route")
     served_model_name: str | None = arg(
@@ -67,6 +73,8 @@ class ServeArguments:
 
 @dataclass(kw_only=True)
 class GenerationArguments:
+    ARG_GROUP: ClassVar[str] = "generation"
+
     temperature: float = arg(0.0, help="0: greedy")
     top_p: float = arg(1.0, help="Nucleus sampling threshold")
     top_k: int = arg(-1, help="Sample among the k most likely tokens (-1: off)")
@@ -80,6 +88,8 @@ class GenerationArguments:
 
 @dataclass(kw_only=True)
 class InferArguments(ServeArguments, GenerationArguments, EngineArguments):
+    ARG_GROUP: ClassVar[str] = "batch and serving"
+
     val_dataset: list[str] = arg(
         [], help="Batch mode: rows to answer (files, registered names, hub ids; NAME#N samples N rows)"
     )
@@ -105,6 +115,8 @@ class InferArguments(ServeArguments, GenerationArguments, EngineArguments):
 
 @dataclass(kw_only=True)
 class DeployArguments(ServeArguments, EngineArguments):
+    ARG_GROUP: ClassVar[str] = "server"
+
     port: int = arg(8000, help="Port to listen on (0: any free port, shown in the ready line)")
 
 
@@ -130,7 +142,9 @@ def split_adapters(adapters: list[str]) -> tuple[str | None, dict[str, str]]:
     return (plain[0] if plain else None), named
 
 
-def engine_config(args: EngineArguments) -> EngineConfig:
+def engine_config(args: EngineArguments, manager: Any = None) -> EngineConfig:
+    from swift_core.config.options import options_for
+    from swift_core.plugins import get_plugin_manager
     from swift_core.train.outputs import require_complete
 
     checkpoint, named = split_adapters(args.adapters)
@@ -150,6 +164,7 @@ def engine_config(args: EngineArguments) -> EngineConfig:
         model = args.model
     else:
         raise SwiftError("pass --model MODEL, or --adapters CHECKPOINT (a folder written by swift sft)")
+    descriptor = (manager or get_plugin_manager()).get("engines", args.engine)
     return EngineConfig(
         model=model,
         template=args.template,
@@ -162,6 +177,7 @@ def engine_config(args: EngineArguments) -> EngineConfig:
         max_batch_size=args.max_batch_size,
         seed=args.seed,
         extra=extra,
+        options=options_for(args, descriptor.options) if descriptor.options is not None else None,
     )
 
 
@@ -171,7 +187,7 @@ def build_engine(args: EngineArguments, manager: Any = None) -> InferenceEngine:
 
     manager = manager or get_plugin_manager()
     factory = manager.load("engines", args.engine)
-    engine = factory(engine_config(args))
+    engine = factory(engine_config(args, manager))
     if not isinstance(engine, InferenceEngine):
         descriptor = manager.get("engines", args.engine)
         raise SwiftError(

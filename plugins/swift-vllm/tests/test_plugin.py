@@ -193,3 +193,30 @@ def test_rewritten_tokenizer_loads_with_the_same_ids(tmp_path):
     a, b = AutoTokenizer.from_pretrained(src), AutoTokenizer.from_pretrained(view)
     assert a(text)["input_ids"] == b(text)["input_ids"]
     assert a.eos_token == b.eos_token and a.pad_token == b.pad_token
+
+
+def test_vllm_options_are_flags_of_infer_and_deploy_and_become_engine_arguments():
+    from swift_vllm.options import VllmOptions, engine_arguments
+
+    from swift_core.config.arguments import format_help, parse_arguments
+    from swift_core.config.options import options_for, with_capability_options
+    from swift_core.infer.arguments import DeployArguments
+
+    cls = with_capability_options(DeployArguments, _manager())
+    args = parse_arguments(
+        cls,
+        [
+            "--model",
+            "m",
+            "--engine",
+            "vllm",
+            "--gpu_memory_utilization",
+            "0.5",
+            "--vllm_enforce_eager",
+            "false",
+        ],
+    )
+    options = options_for(args, VllmOptions)
+    assert engine_arguments(options) == {"gpu_memory_utilization": 0.5, "enforce_eager": False}
+    assert engine_arguments(None) == {} and engine_arguments(VllmOptions()) == {}
+    assert "Options of engine vllm (--engine):" in format_help(cls, prog="swift deploy")
