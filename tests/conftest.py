@@ -9,10 +9,9 @@ from pathlib import Path
 import pytest
 from helpers import FIXTURES, POLICY_ENV, pip_install_target
 
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ["HF_HUB_OFFLINE"] = "1"
-os.environ["HF_DATASETS_OFFLINE"] = "1"
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+from swift_core.testing.env import setup_test_environment
+
+setup_test_environment()
 
 for _dist in sorted(FIXTURES.glob("swift-*")):
     if str(_dist) not in sys.path:

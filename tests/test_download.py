@@ -1,4 +1,4 @@
-"""`download_model` and `swift download` against a local fake Hub (tests/fake_hub.py): no network.
+"""`download_model` and `swift download` against a local fake Hub (swift_core.testing.fake_hub): no network.
 
 The conftest switches huggingface_hub offline for every test; the `online` fixture switches it back on
 (environment and huggingface_hub's import-time copy) and points every cache at tmp_path.
@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from fake_hub import FakeHub, etag_of
 from helpers import REPO
 
 from swift_core.cli.download_cmd import DownloadArguments, download
@@ -26,6 +25,7 @@ from swift_core.config.arguments import parse_arguments
 from swift_core.errors import SwiftError
 from swift_core.models import download as dl
 from swift_core.models.download import download_model
+from swift_core.testing.fake_hub import FakeHub, etag_of
 
 REPO_ID = "org/tiny"
 FAST = 5.0  # seconds: an offline/unreachable failure must come back within this

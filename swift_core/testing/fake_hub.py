@@ -1,4 +1,6 @@
-"""A local stand-in for the Hugging Face Hub file API, for download tests.
+"""A local stand-in for the Hugging Face Hub file API, for download tests (Swift's and plugins').
+
+Standard library only (no huggingface_hub needed to run the server), so importing it is cheap.
 
 It answers what `huggingface_hub.snapshot_download` / `hf_hub_download` (huggingface_hub 1.x) ask for:
 
