@@ -4,52 +4,36 @@ logits, and the CPU inference-repacking trap of bitsandbytes' Linear4bit."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import types
 
 import pytest
 
-os.environ["HF_HUB_OFFLINE"] = "1"
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+from swift_core.testing import one_thread, plugin_manager, plugin_source, setup_test_environment
+from swift_core.testing import tiny_model as build_tiny_model
+
+setup_test_environment()
 
 torch = pytest.importorskip("torch")
 bnb = pytest.importorskip("bitsandbytes")
 
 from swift_core.errors import SwiftError  # noqa: E402
-from swift_core.plugins import PluginManager, PluginSource  # noqa: E402
-from swift_core.policy import Policy  # noqa: E402
 
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
 @pytest.fixture(autouse=True)
 def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with one_thread():
+        yield
 
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
     """A tiny random Qwen2 folder (qwen2_5 template), built once for this module."""
-    from swift_core.models.tiny import build_tiny_model
-
-    manager = PluginManager(
-        Policy(),
-        [
-            PluginSource("templates", "swift_core.builtin.templates", "swift-core", "0.1.0", builtin=True),
-            PluginSource(
-                "model-families", "swift_core.builtin.model_families", "swift-core", "0.1.0", builtin=True
-            ),
-        ],
-    )
-    torch.set_num_threads(1)
-    return build_tiny_model(
-        tmp_path_factory.mktemp("bnb") / "m", model_type="qwen2", template="qwen2_5", manager=manager
-    )
+    with one_thread():
+        return build_tiny_model(tmp_path_factory.mktemp("bnb") / "m", model_type="qwen2", template="qwen2_5")
 
 
 def _args(**overrides):
@@ -66,7 +50,7 @@ def _args(**overrides):
 
 
 def _manager():
-    return PluginManager(Policy(), [PluginSource("bnb", "swift_bnb.plugin", "swift-bnb", "0.1.0")])
+    return plugin_manager(plugin_source("bnb", "swift_bnb.plugin", "swift-bnb", "0.1.0"), builtins=False)
 
 
 def _load(path, args):
