@@ -1,0 +1,78 @@
+"""Every failure answered as OpenAI's error JSON, with the status a client can act on.
+
+OpenAI's SDKs read `{"error": {...}}` and map the status to an exception class; FastAPI's own
+error bodies (`{"detail": ...}`) would reach them as unparseable. So the app installs a handler
+for each kind of failure, and the routes translate engine exceptions with `engine_error`: a
+user's mistake is a 4xx, a busy or broken engine a 503, and only an unexpected bug a 500.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from swift_core.engines.protocol import PromptTooLong, UnsupportedRequest
+from swift_core.errors import SwiftError
+from swift_core.serve.openai_api import OpenAIError
+
+logger = logging.getLogger(__name__)
+
+
+def engine_error(exc: BaseException) -> OpenAIError:
+    """The OpenAI error for an exception raised while the engine worked on a request.
+
+    The engine's own refusals keep their message (the user can fix the request); anything else
+    is logged with its traceback here and answered without internals.
+    """
+    if isinstance(exc, PromptTooLong):
+        return OpenAIError(400, str(exc), code="context_length_exceeded")
+    if isinstance(exc, UnsupportedRequest):
+        return OpenAIError(400, str(exc))
+    if isinstance(exc, SwiftError):
+        return OpenAIError(503, str(exc), type="server_error", code="unavailable")
+    logger.exception("request failed", exc_info=exc)
+    return OpenAIError(500, f"the server failed on this request: {type(exc).__name__}", type="server_error")
+
+
+def error_response(exc: OpenAIError) -> JSONResponse:
+    """The JSON response of `exc`; a 401 names the scheme it expects, as HTTP asks."""
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
+
+
+async def openai_error_handler(request: Request, exc: OpenAIError) -> JSONResponse:
+    """Errors the routes raise on purpose (bad key, unknown model, invalid body)."""
+    return error_response(exc)
+
+
+async def http_error_handler(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    """Starlette's routing errors (404 unknown URL, 405 wrong method) in OpenAI's shape."""
+    message = (
+        f"Unknown request URL: {request.method} {request.url.path}."
+        if exc.status_code == 404
+        else str(exc.detail)
+    )
+    code = "unknown_url" if exc.status_code == 404 else None
+    return error_response(OpenAIError(exc.status_code, message, code=code))
+
+
+async def validation_error_handler(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """FastAPI's validation errors: a 400 (OpenAI's status for a bad request), not a 422."""
+    return error_response(OpenAIError(400, f"Invalid request: {exc.errors()[:1]}"))
+
+
+async def server_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """Whatever escaped the routes: still OpenAI's JSON, never Starlette's plain-text 500."""
+    return error_response(engine_error(exc))
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the handlers above on `app`, most specific first."""
+    app.add_exception_handler(OpenAIError, openai_error_handler)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, http_error_handler)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, validation_error_handler)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, server_error_handler)

@@ -1,0 +1,114 @@
+"""The OpenAI routes over one engine: a method per route, per streamed answer, per shared check.
+
+`OpenAIServer` holds what every route reads (the engine, `ServeSettings`, the start time that
+/v1/models reports), so each route can be called and tested on its own; `app.create_app` only
+wires these methods to URLs. Engine exceptions become OpenAI errors here (`engine_error`);
+a client that disconnects while its answer is computed gets 499 and its generation is cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import JSONResponse, Response
+
+from swift_core.engines.protocol import GenerationRequest, InferenceEngine
+from swift_core.serve import openai_api as api
+from swift_core.serve.auth import check_api_key
+from swift_core.serve.encoders import ChatChunks, CompletionChunks, completion_response
+from swift_core.serve.errors import engine_error
+from swift_core.serve.openai_api import OpenAIError
+from swift_core.serve.settings import ServeSettings
+from swift_core.serve.streaming import ClientGone, event_stream, merge_streams, watch
+
+# The status nginx uses for "client closed request": nobody reads it, but logs show why it ended.
+CLIENT_CLOSED = 499
+
+
+class OpenAIServer:
+    """The handlers of `GET /health`, `GET /v1/models`, `POST /v1/chat/completions` and
+    `POST /v1/completions` for `engine`."""
+
+    def __init__(self, engine: InferenceEngine, settings: ServeSettings, started: int | None = None) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.started = int(time.time()) if started is None else started
+
+    def check_key(self, request: Request) -> None:
+        """The dependency of every /v1 route: 401 unless the configured key (if any) is sent."""
+        check_api_key(self.settings.api_key, request.headers.get("authorization", ""))
+
+    def adapter_for(self, model: str) -> str | None:
+        """The adapter a request's `model` names: None for the base model, 404 for an unknown name."""
+        if model == self.settings.served_model_name:
+            return None
+        if model in self.engine.adapter_names():
+            return model
+        raise OpenAIError(404, f"The model `{model}` does not exist.", param="model", code="model_not_found")
+
+    async def health(self) -> dict[str, str]:
+        """Liveness for load balancers: no key, no engine call."""
+        return {"status": "ok"}
+
+    async def models(self) -> dict[str, Any]:
+        """The base model, then each adapter with the base as its parent."""
+        name = self.settings.served_model_name
+        data = [{"id": name, "object": "model", "created": self.started, "owned_by": "swift"}]
+        data += [
+            {"id": adapter, "object": "model", "created": self.started, "owned_by": "swift", "parent": name}
+            for adapter in self.engine.adapter_names()
+        ]
+        return {"object": "list", "data": data}
+
+    async def chat_completions(self, request: Request) -> Response:
+        """One chat answer (with `n` choices), whole or streamed."""
+        req = api.parse_body(api.ChatCompletionRequest, await request.body())
+        adapter = self.adapter_for(req.model)
+        gen = api.chat_to_request(req, adapter, self.settings.default_max_tokens)
+        rid = api.new_id("chatcmpl")
+        if req.stream:
+            include_usage = bool(req.stream_options and req.stream_options.include_usage)
+            return await self.stream_chat(request, gen, rid, req.model, include_usage)
+        try:
+            response = await watch(request, self.engine.generate(gen))
+        except ClientGone:
+            return Response(status_code=CLIENT_CLOSED)
+        except OpenAIError:
+            raise
+        except Exception as exc:
+            raise engine_error(exc) from None
+        return JSONResponse(api.chat_response(rid, req.model, response, tools=bool(gen.tools)))
+
+    async def stream_chat(
+        self, request: Request, gen: GenerationRequest, rid: str, model: str, include_usage: bool
+    ) -> Response:
+        """The chat answer as server-sent `chat.completion.chunk` events."""
+        encoder = ChatChunks(rid, api.now(), model, gen.n, include_usage)
+        return await event_stream(request, merge_streams([self.engine.stream(gen)]), encoder)
+
+    async def completions(self, request: Request) -> Response:
+        """The legacy completions API: one engine request per prompt, gathered, whole or streamed."""
+        req = api.parse_body(api.CompletionRequest, await request.body())
+        adapter = self.adapter_for(req.model)
+        gens = api.completion_to_requests(req, adapter, self.settings.default_max_tokens)
+        rid = api.new_id("cmpl")
+        if req.stream:
+            include_usage = bool(req.stream_options and req.stream_options.include_usage)
+            return await self.stream_completions(request, gens, rid, req.model, include_usage)
+        try:
+            responses = await watch(request, asyncio.gather(*(self.engine.generate(g) for g in gens)))
+        except ClientGone:
+            return Response(status_code=CLIENT_CLOSED)
+        except Exception as exc:
+            raise engine_error(exc) from None
+        return JSONResponse(completion_response(rid, req.model, gens, responses))
+
+    async def stream_completions(
+        self, request: Request, gens: list[GenerationRequest], rid: str, model: str, include_usage: bool
+    ) -> Response:
+        """All prompts' answers, merged as they come, as server-sent `text_completion` events."""
+        encoder = CompletionChunks(rid, api.now(), model, gens, include_usage)
+        return await event_stream(request, merge_streams([self.engine.stream(g) for g in gens]), encoder)
