@@ -56,6 +56,7 @@ _EXPORTS: dict[str, str] = {
     "check_tuner": "tuner_contract",
     "tuner_args": "tuner_contract",
     "check_alignment_loss": "loss_contract",
+    "loss_config": "loss_contract",
     "loss_inputs": "loss_contract",
     "check_quantizer": "quantizer_contract",
     "quantizer_args": "quantizer_contract",

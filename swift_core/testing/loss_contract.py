@@ -24,9 +24,15 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from types import SimpleNamespace
 from typing import Any
 
 from swift_core.testing.contract import Checker, ContractReport
+
+# How far the preference-direction clause moves the policy: log-probs times these factors (5% more
+# or less likely per token). Small on purpose: the clause is about the slope of the loss where it
+# starts, not about a target margin (IPO, hinge) a big step could overshoot.
+STEP_UP, STEP_DOWN = 0.95, 1.05
 
 
 def loss_inputs(descriptor: Any, batch: int = 6, seed: int = 0) -> Any:
@@ -79,26 +85,33 @@ def with_policy(logps: Any, *, chosen: Any, rejected: Any = None) -> Any:
     return dataclasses.replace(logps, **changes)
 
 
-def default_loss_config(descriptor: Any) -> Any:
-    """`LossConfig()` with the defaults the trainer starts from."""
+def loss_config(descriptor: Any, *, beta: float = 0.1, rpo_alpha: float | None = None, **options: Any) -> Any:
+    """A `LossConfig` as `swift rlhf` builds it: the shared `beta`/`rpo_alpha`, and the loss's own
+    options (its descriptor's `options` dataclass with `options` changed; defaults otherwise)."""
     from swift_core.align.base import LossConfig
 
-    return LossConfig()
+    options_class = getattr(descriptor, "options", None)
+    if options_class is not None:
+        values: Any = options_class(**options)
+    else:
+        values = SimpleNamespace(**options) if options else None
+    return LossConfig(beta=beta, rpo_alpha=rpo_alpha, options=values)
 
 
 def check_alignment_loss(
     name: str, manager: Any = None, *, config: Any = None, batch: int = 6, seed: int = 0
 ) -> ContractReport:
     """Run the loss contract on the alignment loss registered as `name`; raise `ContractFailure`
-    at the first broken clause, else return the report. `config`: the `LossConfig` (default: its
-    defaults); `manager`: the plugin manager that registers the loss (default: the built-ins)."""
+    at the first broken clause, else return the report. `config`: the `LossConfig` (default:
+    `loss_config(descriptor)`, the defaults); `manager`: the plugin manager that registers the loss
+    (default: the built-ins)."""
     from swift_core.testing.managers import builtin_manager
 
     manager = manager if manager is not None else builtin_manager()
     descriptor = manager.get("alignment_losses", name)
     origin = f" ({descriptor.distribution})" if descriptor.distribution else ""
     check = Checker(f"alignment loss {descriptor.name!r}{origin}")
-    config = config if config is not None else default_loss_config(descriptor)
+    config = config if config is not None else loss_config(descriptor)
     _LossBattery(check, descriptor, config, loss_inputs(descriptor, batch, seed)).run()
     return check.report
 
@@ -202,8 +215,8 @@ class _LossBattery:
             mask = None
             if not self.descriptor.paired and not self.reward:
                 mask = self.inputs.labels.bool()
-            up = self.value(self.shifted(chosen=0.75, mask=mask))
-            down = self.value(self.shifted(rejected=1.25, mask=mask))
+            up = self.value(self.shifted(chosen=STEP_UP, mask=mask))
+            down = self.value(self.shifted(rejected=STEP_DOWN, mask=mask))
             what = "desirable" if mask is not None else "chosen"
             other = "undesirable" if mask is not None else "rejected"
             check.require(up < base, f"raising the {what} answers' scores moved the loss from {base} to {up}")
