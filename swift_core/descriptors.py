@@ -49,7 +49,7 @@ class Descriptor:
             else:
                 object.__setattr__(self, field_name, tuple(value))
         if self.options is not None:
-            from swift_core.config.options import check_options_class
+            from swift_core.config.option_schema import check_options_class
 
             check_options_class(self.options, f"{self.kind_label} {self.name!r}")
 

@@ -126,7 +126,7 @@ class Registries:
 
     def add(self, kind: str, descriptor: Descriptor) -> None:
         """Register `descriptor`, refusing options declared differently by another capability."""
-        from swift_core.config.options import check_option_conflicts
+        from swift_core.config.option_schema import check_option_conflicts
 
         if descriptor.options is not None:
             check_option_conflicts(descriptor, (d for registry in self for d in registry))

@@ -249,7 +249,7 @@ def _default_text(f: Field[Any]) -> Any:
 
 def help_groups(cls: type) -> list[tuple[str, list[str]]]:
     """Field names by `--help` group: the command's own groups first, capability options last."""
-    from swift_core.config.options import CAPABILITIES_KEY
+    from swift_core.config.option_schema import CAPABILITIES_KEY
 
     spec = _Spec(cls)
     groups: dict[str, list[str]] = {}
@@ -264,7 +264,7 @@ def help_groups(cls: type) -> list[tuple[str, list[str]]]:
 
 def format_help(cls: type, *, prog: str, summary: str = "") -> str:
     """The `--help` text of a dataclass command, generated from its fields, in groups."""
-    from swift_core.config.options import CAPABILITIES_KEY, GROUP_NAMES_KEY
+    from swift_core.config.option_schema import CAPABILITIES_KEY, GROUP_NAMES_KEY
 
     spec = _Spec(cls)
     lines = [f"Usage: {prog} [CONFIG.yaml|.json] [--name value ...]", ""]

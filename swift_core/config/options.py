@@ -25,77 +25,32 @@ from __future__ import annotations
 
 import dataclasses
 import typing
-from collections.abc import Iterable
 from dataclasses import MISSING
 from typing import Any, TypeVar
 
+from swift_core.config.option_schema import (
+    CAPABILITIES_KEY,
+    GROUP_KEY,
+    GROUP_NAMES_KEY,
+    check_option_conflicts,
+    check_options_class,
+    option_fields,
+    options_for,
+)
 from swift_core.errors import SwiftError
 
 T = TypeVar("T")
 
-# The metadata keys a capability option field carries in a command's arguments class: its
-# `--help` group (the first capabilities declaring it) and the names of all that declare it.
-GROUP_KEY = "group"
-CAPABILITIES_KEY = "capabilities"
-GROUP_NAMES_KEY = "group_capabilities"
-
-
-def check_options_class(options: Any, owner: str) -> None:
-    """An options class must be a dataclass whose every field has a default."""
-    if not (isinstance(options, type) and dataclasses.is_dataclass(options)):
-        raise ValueError(f"{owner}: options must be a dataclass type, got {options!r}")
-    for f in dataclasses.fields(options):
-        if f.init and f.default is MISSING and f.default_factory is MISSING:
-            raise ValueError(
-                f"{owner}: option {f.name!r} of {options.__name__} has no default (a capability's "
-                "options apply only when it is chosen, so each needs one)"
-            )
-
-
-def _default(f: dataclasses.Field[Any]) -> Any:
-    return f.default_factory() if f.default_factory is not MISSING else f.default
-
-
-def field_signature(options: type, f: dataclasses.Field[Any]) -> tuple[str, str]:
-    """What two declarations of one flag must agree on: the type and the default."""
-    hint = typing.get_type_hints(options).get(f.name, Any)
-    return (str(hint).replace("typing.", ""), repr(_default(f)))
-
-
-def option_fields(options: type) -> list[dataclasses.Field[Any]]:
-    return [f for f in dataclasses.fields(options) if f.init]
-
-
-def _origin(descriptor: Any) -> str:
-    return f"{descriptor.kind_label} {descriptor.name!r} of plugin {descriptor.plugin!r}"
-
-
-def check_option_conflicts(new: Any, registered: Iterable[Any]) -> None:
-    """Refuse `new` when one of its options is declared differently by a registered capability."""
-    if new.options is None:
-        return
-    mine = {f.name: field_signature(new.options, f) for f in option_fields(new.options)}
-    for other in registered:
-        if other.options is None or other.options is new.options:
-            continue
-        for f in option_fields(other.options):
-            if f.name in mine and mine[f.name] != field_signature(other.options, f):
-                theirs = field_signature(other.options, f)
-                raise ValueError(
-                    f"option --{f.name} of {_origin(new)} ({mine[f.name][0]}, default {mine[f.name][1]}) "
-                    f"conflicts with the same option of {_origin(other)} ({theirs[0]}, default {theirs[1]})"
-                )
-
-
-def options_for(args: Any, options: type[T]) -> T:
-    """The capability's options as its dataclass, read from parsed arguments (or defaults)."""
-    if isinstance(args, options):
-        return args
-    values = {}
-    for f in option_fields(options):
-        if hasattr(args, f.name):
-            values[f.name] = getattr(args, f.name)
-    return options(**values)
+__all__ = [
+    "CAPABILITIES_KEY",
+    "GROUP_KEY",
+    "GROUP_NAMES_KEY",
+    "build_arguments",
+    "check_option_conflicts",
+    "check_options_class",
+    "options_for",
+    "with_capability_options",
+]
 
 
 def capability_kinds(cls: type) -> tuple[str, ...]:
@@ -112,19 +67,19 @@ def with_capability_options(cls: type[T], manager: Any = None) -> type[T]:
     """`cls` plus the option fields of every installed capability of `cls.CAPABILITY_KINDS`.
 
     The result is a subclass (so `isinstance(args, TrainArguments)` holds), built once per plugin
-    manager. Each added field's metadata says which capabilities declare it (`--help` groups by it).
+    manager (default: the process's). Each added field's metadata says which capabilities declare
+    it (`--help` groups by it).
     """
+    from swift_core.descriptors import KINDS
+    from swift_core.plugins import get_plugin_manager
+
     kinds = capability_kinds(cls)
     if not kinds:
         return cls
-    if manager is None:
-        from swift_core.plugins import get_plugin_manager
-
-        manager = get_plugin_manager()
+    manager = manager if manager is not None else get_plugin_manager()
     cache: dict[type, type] = manager.__dict__.setdefault("_options_classes", {})
     if cls in cache:
         return cache[cls]  # type: ignore[return-value]
-    from swift_core.descriptors import KINDS
 
     own = {f.name for f in dataclasses.fields(cls)}
     # options class -> (kind, names of the capabilities that use it), in registry order
