@@ -1,5 +1,5 @@
-"""Quantizers: load-time (QLoRA bases) and export-time (GPTQ, AWQ, FP8)."""
+"""Quantizers: load-time (QLoRA bases) and export-time (GPTQ, AWQ, FP8, GGUF, bnb)."""
 
-from swift_core.quantizers.base import Quantizer
+from swift_core.quantizers.base import ExportJob, ExportResult, Quantizer
 
-__all__ = ["Quantizer"]
+__all__ = ["ExportJob", "ExportResult", "Quantizer"]
