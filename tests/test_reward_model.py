@@ -134,13 +134,13 @@ def _reference_scores(base: Path, adapter: Path | None, rows: list[dict]) -> lis
     """A plain transformers (+ peft) reward model, one unpadded sequence at a time."""
     import transformers
 
-    from swift_core.align.reward_head import reward_pad_token_id
     from swift_core.datasets.encode import encode_rows
+    from swift_core.models.heads import REWARD
     from swift_core.models.loading import load_tokenizer, template_for
 
     tokenizer = load_tokenizer(str(base))
     model = transformers.AutoModelForSequenceClassification.from_pretrained(
-        base, num_labels=1, pad_token_id=reward_pad_token_id(tokenizer)
+        base, num_labels=1, pad_token_id=REWARD.pad_token_id(tokenizer)
     )
     if adapter is not None:
         from peft import PeftModel

@@ -33,21 +33,21 @@ def run_rlhf(args: Any, manager: Any = None) -> Any:
     from swift_core.align.base import LossConfig
     from swift_core.align.collator import PreferenceCollator
     from swift_core.align.data import encode_pairs, encode_unpaired, paired_check, unpaired_check
-    from swift_core.align.reward_head import SCORES_KEY, reward_config, reward_pad_token_id
     from swift_core.align.trainer import PreferenceTrainer, ReferenceLogps, RewardModelTrainer
+    from swift_core.atomic import write_json_atomic
     from swift_core.config.options import options_for
     from swift_core.datasets.loader import load_rows
+    from swift_core.models.heads import head_for_scores
     from swift_core.plugins import get_plugin_manager
     from swift_core.train import pipeline as stages
     from swift_core.train.data import EncodedDataset, split_rows
-    from swift_core.train.outputs import write_json_atomic
 
     manager = manager or get_plugin_manager()
     stages.normalize(args)
     t_start = time.perf_counter()
     descriptor = manager.get("alignment_losses", args.rlhf_type)
     loss_fn = descriptor.load()()
-    reward_model = descriptor.scores == "reward"
+    head = head_for_scores(descriptor.scores)  # a causal LM, or a reward model's one-output head
     if args.precompute_ref_log_probs and not (descriptor.paired and descriptor.needs_reference):
         raise SwiftError(
             f"--precompute_ref_log_probs needs a paired loss with a reference model; {descriptor.name!r} "
@@ -60,7 +60,7 @@ def run_rlhf(args: Any, manager: Any = None) -> Any:
             "--packing/--padding_free are for sft/pt; preference batches pad chosen and rejected together"
         )
     caps = stages.check_capabilities(args, manager)
-    setup = stages.setup_model_family(args, manager)
+    setup = stages.setup_model_family(args, manager, head=head)
 
     loaded = load_rows(
         args.dataset,
@@ -105,24 +105,13 @@ def run_rlhf(args: Any, manager: Any = None) -> Any:
             args.ref_model, dtype=stages.torch_dtype(caps.dtype_name)
         ).eval()
         ref_model.requires_grad_(False)
-    if reward_model:
-        model = stages.load_trainable_model(
-            args,
-            caps,
-            setup,
-            manager,
-            model_class=transformers.AutoModelForSequenceClassification,
-            config_overrides=reward_config(setup.tokenizer),
-        )
-    else:
-        model = stages.load_trainable_model(args, caps, setup, manager)
+    model = stages.load_trainable_model(args, caps, setup, manager)
     frozen = None
     if descriptor.needs_reference and ref_model is None and not caps.tuner.saves_adapter:
         frozen = copy.deepcopy(model).eval()
         frozen.requires_grad_(False)
     reference = ReferenceLogps(model, ref_model, frozen) if descriptor.needs_reference else None
-    pad_id = reward_pad_token_id(setup.tokenizer) if reward_model else (setup.tokenizer.pad_token_id or 0)
-    collator = PreferenceCollator(pad_id, descriptor.paired)
+    collator = PreferenceCollator(head.pad_token_id(setup.tokenizer), descriptor.paired)
     if reference is not None and args.precompute_ref_log_probs:
         click.echo(f"precomputing reference log-probs ({reference.kind}) for {len(train_ds)} pairs", err=True)
         model.eval()
@@ -135,7 +124,7 @@ def run_rlhf(args: Any, manager: Any = None) -> Any:
     lr = stages.learning_rate(args, caps)
     swift_args = stages.resolved_args(args, f"rlhf:{descriptor.name}", caps, setup, lr)
     swift_args["reference"] = reference.kind if reference is not None else None
-    swift_args[SCORES_KEY] = descriptor.scores
+    swift_args["scores"] = descriptor.scores  # what the loss computed from (the head is recorded too)
     write_json_atomic(run_dir / "args.json", swift_args)
     loss_config = LossConfig(
         beta=args.beta,
@@ -143,8 +132,9 @@ def run_rlhf(args: Any, manager: Any = None) -> Any:
         options=options_for(args, descriptor.options) if descriptor.options is not None else None,
     )
     has_eval = eval_ds is not None and len(eval_ds) > 0
-    trainer_class = RewardModelTrainer if reward_model else PreferenceTrainer
-    loss_kwargs = {} if reward_model else {"paired": descriptor.paired, "reference": reference}
+    # A generating head is trained on its answers' log-probs; a reward head on its sequence scores.
+    trainer_class = PreferenceTrainer if head.generates else RewardModelTrainer
+    loss_kwargs = {"paired": descriptor.paired, "reference": reference} if head.generates else {}
     trainer = trainer_class(
         model=model,
         args=stages.training_arguments(args, run_dir, lr, caps, has_eval),

@@ -12,11 +12,10 @@ import hashlib
 import inspect
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from swift_core.atomic import atomic_dir
 from swift_core.datasets.encode import EncodedRow
 
 CACHE_VERSION = "1"
@@ -62,19 +61,22 @@ def save(key: str, encoded: list[EncodedRow | None]) -> Path:
     final = root / key
     if final.exists():
         return final
-    tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=root))
     try:
-        kept = np.array([r is not None for r in encoded], dtype=bool)
-        rows = [r for r in encoded if r is not None]
-        lengths = np.array([len(r) for r in rows], dtype=np.int64)
-        flat_ids = np.array([t for r in rows for t in r.input_ids], dtype=np.int64)
-        flat_labels = np.array([t for r in rows for t in r.labels], dtype=np.int64)
-        for name, arr in (("kept", kept), ("lengths", lengths), ("ids", flat_ids), ("labels", flat_labels)):
-            np.save(tmp / f"{name}.npy", arr, allow_pickle=False)
-        os.replace(tmp, final)
+        with atomic_dir(final) as tmp:
+            kept = np.array([r is not None for r in encoded], dtype=bool)
+            rows = [r for r in encoded if r is not None]
+            lengths = np.array([len(r) for r in rows], dtype=np.int64)
+            flat_ids = np.array([t for r in rows for t in r.input_ids], dtype=np.int64)
+            flat_labels = np.array([t for r in rows for t in r.labels], dtype=np.int64)
+            for name, arr in (
+                ("kept", kept),
+                ("lengths", lengths),
+                ("ids", flat_ids),
+                ("labels", flat_labels),
+            ):
+                np.save(tmp / f"{name}.npy", arr, allow_pickle=False)
     except OSError:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if not final.exists():
+        if not final.exists():  # else another process wrote the same entry first
             raise
     return final
 

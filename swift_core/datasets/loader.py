@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from swift_core.atomic import write_bytes_atomic
 from swift_core.datasets.formats import RowError, convert_row, json_type
 from swift_core.errors import SwiftError, UnknownNameError, nearest
 
@@ -313,10 +314,7 @@ def _materialize_image(value: Any) -> Any:
         suffix = os.path.splitext(path)[1] if isinstance(path, str) and path else ""
         target = media_cache_dir() / f"{hashlib.sha256(data).hexdigest()[:32]}{suffix or _image_suffix(data)}"
         if not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-            tmp.write_bytes(bytes(data))
-            os.replace(tmp, target)
+            write_bytes_atomic(target, bytes(data))
         return str(target)
     return path if isinstance(path, str) and path else value
 

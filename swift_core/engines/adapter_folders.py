@@ -17,6 +17,8 @@ from typing import Any
 
 from swift_core.engines.protocol import EngineConfig
 from swift_core.errors import SwiftError
+from swift_core.models.checkpoint import ADAPTER_CONFIG, Checkpoint
+from swift_core.models.heads import CAUSAL_LM
 
 DEFAULT_ADAPTER = "swift_default"  # the adapter of a checkpoint served as the model (not listed)
 
@@ -44,6 +46,25 @@ def plain_lora_only(config: dict[str, Any]) -> list[str]:
     return ["DoRA (use_dora)"] if config.get("use_dora") else []
 
 
+def adapter_folder(name: str, folder: str, engine: str) -> tuple[Path, Checkpoint | None]:
+    """A folder served as adapter `name`: a peft folder, or a complete Swift adapter checkpoint
+    (returned too, for its template); a missing folder or a full-weights one is a user error."""
+    path = Path(folder).expanduser()
+    if not path.is_dir():
+        raise SwiftError(f"adapter {name!r}: {folder} is not a folder")
+    checkpoint = Checkpoint.find(path)  # a Swift checkpoint: only a complete one
+    if checkpoint is not None:
+        CAUSAL_LM.refuse_other(checkpoint.head, f"adapter {name!r} ({path})")
+    if checkpoint is not None:
+        checkpoint.require_adapter(f"adapter {name!r}", "serve it as the model")
+    if not (path / ADAPTER_CONFIG).is_file():
+        raise SwiftError(
+            f"adapter {name!r}: {path} has no {ADAPTER_CONFIG}. {engine} serves adapters; a "
+            "full-parameter checkpoint is a model: pass it as the model instead"
+        )
+    return path, checkpoint
+
+
 def read_adapters(
     adapters: dict[str, str],
     engine: str,
@@ -52,23 +73,11 @@ def read_adapters(
     """Served name -> LoRA folder (a peft folder or a complete Swift checkpoint), checked;
     `engine` names the library in the messages, `unsupported` lists what of a LoRA adapter_config
     the library refuses (default: DoRA)."""
-    from swift_core.train.outputs import ARGS_FILE, require_complete
-
     out = []
     for name, folder in adapters.items():
-        path = Path(folder).expanduser()
-        if not path.is_dir():
-            raise SwiftError(f"adapter {name!r}: {folder} is not a folder")
-        config_path = path / "adapter_config.json"
-        if not config_path.is_file():
-            raise SwiftError(
-                f"adapter {name!r}: {path} has no adapter_config.json. {engine} serves LoRA adapters; a "
-                "full-parameter checkpoint is a model: pass it as the model instead"
-            )
-        template = None
-        if (path / ARGS_FILE).is_file():  # a Swift checkpoint: only a complete one
-            require_complete(path)
-            template = read_json(path / ARGS_FILE).get("template")
+        path, checkpoint = adapter_folder(name, folder, engine)
+        config_path = path / ADAPTER_CONFIG
+        template = checkpoint.template if checkpoint is not None else None
         config = read_json(config_path)
         merge = (
             f"Merge it into the base model (swift export --merge_lora --adapters {path}) and serve the result"
@@ -99,26 +108,21 @@ def split_checkpoint(config: EngineConfig, engine: str) -> tuple[EngineConfig, A
     model (`extra["base_model"]`, else args.json's `model_dir`) is served with the adapter on for
     requests that name none, as the transformers engine does. Anything else is returned as it is;
     `base_model` leaves `extra` either way (it is Swift's key, not the engine's)."""
-    from swift_core.train.outputs import ARGS_FILE, require_complete
-
     extra = {k: v for k, v in config.extra.items() if k != "base_model"}
     plain = replace(config, extra=extra)
-    folder = Path(config.model).expanduser()
-    if not (folder / ARGS_FILE).is_file() or not (folder / "adapter_config.json").is_file():
+    checkpoint = Checkpoint.find(config.model)
+    if checkpoint is None:
         return plain, None
-    require_complete(folder)
-    trained = read_json(folder / ARGS_FILE)
-    if not trained.get("saves_adapter", True):
+    CAUSAL_LM.refuse_other(checkpoint.head, str(config.model))  # an engine writes text
+    if not checkpoint.has_adapter:
         return plain, None
-    base = config.extra.get("base_model") or trained.get("model_dir")
-    if not base:
-        raise SwiftError(f"{folder}/{ARGS_FILE} does not name the base model; pass --model")
-    (adapter,) = read_adapters({DEFAULT_ADAPTER: str(folder)}, engine)
+    base = checkpoint.weights(config.extra.get("base_model"))
+    (adapter,) = read_adapters({DEFAULT_ADAPTER: str(checkpoint.path)}, engine)
     resolved = replace(
         plain,
-        model=str(base),
-        template=config.template or trained.get("template"),
-        model_type=config.model_type or trained.get("family"),
+        model=base,
+        template=config.template or checkpoint.template,
+        model_type=config.model_type or checkpoint.family,
     )
     return resolved, adapter
 
@@ -130,13 +134,13 @@ def choose_template(config: EngineConfig, adapters: list[Any], manager: Any) -> 
     from swift_core.models.resolve import resolve_model
 
     resolved = resolve_model(config.model, config.model_type, manager)
+    checkpoint = Checkpoint.find(resolved.model) if resolved.is_local else None
+    if checkpoint is not None:  # a full-weights checkpoint served as the model
+        CAUSAL_LM.refuse_other(checkpoint.head, str(config.model))  # an engine writes text
     if config.template:
         return config.template, resolved
-    args_path = Path(resolved.model) / "args.json"
-    if resolved.is_local and args_path.is_file():
-        trained = read_json(args_path).get("template")
-        if trained:
-            return str(trained), resolved
+    if checkpoint is not None and checkpoint.template:
+        return checkpoint.template, resolved
     templates = {a.template for a in adapters if a.template}
     if len(templates) > 1:
         raise SwiftError(

@@ -144,8 +144,8 @@ def split_adapters(adapters: list[str]) -> tuple[str | None, dict[str, str]]:
 
 def engine_config(args: EngineArguments, manager: Any = None) -> EngineConfig:
     from swift_core.config.options import options_for
+    from swift_core.models.checkpoint import require_complete
     from swift_core.plugins import get_plugin_manager
-    from swift_core.train.outputs import require_complete
 
     checkpoint, named = split_adapters(args.adapters)
     extra: dict[str, Any] = {}

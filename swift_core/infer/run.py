@@ -8,7 +8,8 @@ from the prompt. Results go
 to a jsonl file, one line per row, with a tqdm bar and a throughput summary line; answered rows
 are kept as they come, so the same command after an interruption answers only the rest
 (swift_core.infer.partial_results).
-`--port` serves the OpenAI-compatible API instead (as `swift deploy`). A reward model
+`--port` serves the OpenAI-compatible API instead (as `swift deploy`; the command line sends it
+there, `swift_core.cli.infer_cmd`: this pipeline does not reach up into the server). A reward model
 (`swift rlhf --rlhf_type rm`) scores the rows' answers instead (swift_core.infer.score).
 """
 
@@ -16,8 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -25,10 +24,11 @@ from typing import Any
 
 import click
 
+from swift_core.atomic import write_jsonl_atomic
 from swift_core.engines.protocol import GenerationResponse, InferenceEngine, UnsupportedRequest
 from swift_core.errors import SwiftError
 from swift_core.infer.arguments import InferArguments, build_engine, engine_config, split_adapters
-from swift_core.infer.score import is_reward_model
+from swift_core.infer.score import scores_only
 
 COMMANDS = {"/clear": "reset the conversation", "/exit": "quit"}
 
@@ -38,12 +38,13 @@ def run_infer(args: InferArguments, manager: Any = None) -> Any:
 
     manager = manager or get_plugin_manager()
     config = engine_config(args, manager)
-    if is_reward_model(config):
+    if scores_only(config):
         return run_reward_scoring(args, config, manager)
     if args.port is not None:
-        from swift_core.serve.deploy import run_deploy
-
-        return run_deploy(args, manager)
+        raise SwiftError(
+            "--port: serving is swift deploy's (swift_core.serve.deploy.run_deploy), where the command line "
+            "sends swift infer --port"
+        )
     if args.val_dataset:
         from swift_core.datasets.loader import load_rows
 
@@ -222,7 +223,7 @@ def run_batch(engine: InferenceEngine, args: InferArguments, rows: list[dict[str
             )
         raise
     elapsed = max(time.perf_counter() - start, 1e-9)
-    write_jsonl(path, [r for r in results if r is not None])
+    write_jsonl_atomic(path, [r for r in results if r is not None])
     kept.discard()
     failed = sum(1 for r in results if r is not None and "error" in r)
     answered = [results[i] for i in todo if results[i] is not None]  # this run's rows
@@ -236,12 +237,3 @@ def run_batch(engine: InferenceEngine, args: InferArguments, rows: list[dict[str
     if failed == len(rows):
         raise SwiftError(f"every row failed, e.g.: {next(r['error'] for r in results if r)}")
     return path
-
-
-def write_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", encoding="utf-8") as f:
-        for record in records:
-            f.write(json.dumps(record, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)

@@ -1,9 +1,10 @@
 """`swift infer` on a reward model: score (prompt, response) rows instead of generating.
 
 A reward model (trained with `swift rlhf --rlhf_type rm`) answers with a number, not text, so it
-does not go through an inference engine: it is loaded with transformers'
-`AutoModelForSequenceClassification` (plus its LoRA adapter and saved score head), exactly as it
-was trained (same template, same pad token), and rows are scored in length-sorted batches.
+does not go through an inference engine: it is loaded with its head (`models.heads.REWARD`:
+transformers' `AutoModelForSequenceClassification`, plus its LoRA adapter and saved score head)
+by the same loader as training, exactly as it was trained (same template, same pad token), and
+rows are scored in length-sorted batches.
 
 Each row's conversation, final answer included, is scored; a preference row also gets its
 rejected answer scored, and the summary reports how often the chosen answer scores higher. The
@@ -12,7 +13,6 @@ results jsonl has one line per row, in input order, written atomically at the en
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from dataclasses import dataclass
@@ -25,26 +25,12 @@ from swift_core.engines.protocol import EngineConfig
 from swift_core.errors import SwiftError
 
 
-def is_reward_model(config: EngineConfig) -> bool:
-    """What the checkpoint's args.json says it scores with, else the model's architecture."""
-    from swift_core.align.reward_head import SCORES_KEY
-    from swift_core.train.outputs import ARGS_FILE, read_args
+def scores_only(config: EngineConfig) -> bool:
+    """Whether `config.model` is a model that scores instead of writing (its head says so: the
+    checkpoint's args.json, else the model's config.json)."""
+    from swift_core.models.checkpoint import model_head
 
-    folder = Path(str(config.model)).expanduser()
-    if (folder / ARGS_FILE).is_file():
-        scores = read_args(folder).get(SCORES_KEY)
-        if scores is not None:
-            return scores == "reward"
-    for candidate in (folder, Path(str(config.extra.get("base_model", ""))).expanduser()):
-        config_file = candidate / "config.json"
-        if str(candidate) and config_file.is_file():
-            try:
-                architectures = json.loads(config_file.read_text(encoding="utf-8")).get("architectures") or []
-            except (OSError, ValueError):
-                continue
-            if any(str(a).endswith("ForSequenceClassification") for a in architectures):
-                return True
-    return False
+    return not model_head(str(config.model), config.extra.get("base_model")).generates
 
 
 @dataclass
@@ -59,42 +45,29 @@ class RewardScorer:
 
     def __init__(self, config: EngineConfig, manager: Any = None):
         import torch
-        import transformers
 
-        from swift_core.align.reward_head import reward_config
-        from swift_core.engines.transformers.engine import resolve_checkpoint
-        from swift_core.models.loading import load_tokenizer, template_for
-        from swift_core.models.resolve import resolve_model
-        from swift_core.plugins import get_plugin_manager
-        from swift_core.runtimes.base import torch_dtype
-        from swift_core.runtimes.selection import select_runtime
+        from swift_core.models.heads import REWARD
+        from swift_core.models.loader import load_for_inference
 
-        manager = manager or get_plugin_manager()
-        model_path, template_name, model_type, adapter, tokenizer_path = resolve_checkpoint(config)
-        resolved = resolve_model(model_path, model_type, manager)
-        self.tokenizer = load_tokenizer(tokenizer_path or resolved.model)
-        self.template = template_for(template_name or resolved.family.template, self.tokenizer, manager)
-        runtime = select_runtime(config.device, manager)
-        runtime.configure()
-        self.device = runtime.device(0)
-        overrides = reward_config(self.tokenizer)
-        self.pad_id = int(overrides["pad_token_id"])
-        try:
-            model = transformers.AutoModelForSequenceClassification.from_pretrained(
-                resolved.model,
-                dtype=torch_dtype(config.torch_dtype or runtime.default_dtype()),
-                trust_remote_code=resolved.family.remote_code,
-                **overrides,
-            )
-        except OSError as exc:
-            raise SwiftError(f"cannot load the reward model {resolved.model!r}: {exc}") from None
-        if adapter:
-            from peft import PeftModel
-
-            model = PeftModel.from_pretrained(model, adapter)
-        self.model = model.to(self.device).eval()
+        loaded = load_for_inference(
+            str(config.model),
+            base_model=config.extra.get("base_model"),
+            model_type=config.model_type,
+            template=config.template,
+            head=REWARD,
+            device=config.device,
+            torch_dtype=config.torch_dtype,
+            manager=manager,
+        )
+        self.tokenizer, self.template, self.model, self.device = (
+            loaded.tokenizer,
+            loaded.template,
+            loaded.model,
+            loaded.device,
+        )
+        self.pad_id = loaded.head.pad_token_id(self.tokenizer)  # the one the head's config reads
         self.max_length = int(
-            config.max_model_len or getattr(model.config, "max_position_embeddings", None) or 2048
+            config.max_model_len or getattr(self.model.config, "max_position_embeddings", None) or 2048
         )
         self.batch_size = max(1, int(config.max_batch_size))
         self._torch = torch
@@ -161,7 +134,7 @@ def run_scoring(
     """Score every row and write the results jsonl; prints throughput and pair accuracy."""
     from tqdm import tqdm
 
-    from swift_core.infer.run import write_jsonl
+    from swift_core.atomic import write_jsonl_atomic
 
     scorer = RewardScorer(config, manager)
     total = sum(2 if row.get("rejected_response") else 1 for row in rows)
@@ -183,7 +156,7 @@ def run_scoring(
             if result.rejected_score is not None:
                 record["rejected_score"] = result.rejected_score
         records.append(record)
-    write_jsonl(result_path, records)
+    write_jsonl_atomic(result_path, records)
     failed = sum(1 for r in scored if r.error)
     pairs = [r for r in scored if r.rejected_score is not None and r.score is not None]
     line = f"score: {len(rows)} rows ({failed} failed) in {elapsed:.2f}s: {total / elapsed:.1f} sequences/s"

@@ -4,30 +4,22 @@ transformers' Trainer writes a checkpoint in place, file by file. Swift writes a
 (`swift_checkpoint.json`) only after everything of the checkpoint (weights, optimizer, scheduler,
 RNG, trainer state, tokenizer, args.json) is on disk. A folder without the marker is a
 checkpoint a killed run left half-written: `--resume_from_checkpoint auto`, `swift infer
---adapters` and `swift export` never take it for a finished one.
+--adapters` and `swift export` never take it for a finished one. This module writes; the
+names of the files and their reading are `swift_core.models.checkpoint`'s.
 """
 
 from __future__ import annotations
 
 import datetime
-import json
-import os
 import re
 from pathlib import Path
 from typing import Any
 
-from swift_core.errors import SwiftError
+from swift_core.atomic import write_json_atomic
+from swift_core.models.checkpoint import MARKER, is_complete
 
-MARKER = "swift_checkpoint.json"
-ARGS_FILE = "args.json"
 _RUN = re.compile(r"^v(\d+)-\d{8}-\d{6}$")
 _CKPT = re.compile(r"^checkpoint-(\d+)$")
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def new_run_dir(output_dir: str, add_version: bool = True) -> Path:
@@ -42,10 +34,6 @@ def new_run_dir(output_dir: str, add_version: bool = True) -> Path:
     run = root / f"v{max(versions, default=-1) + 1}-{stamp}"
     run.mkdir()
     return run
-
-
-def is_complete(checkpoint: Path) -> bool:
-    return (checkpoint / MARKER).is_file()
 
 
 def mark_complete(checkpoint: Path, info: dict[str, Any]) -> None:
@@ -73,23 +61,3 @@ def latest_complete_checkpoint(output_dir: str) -> Path | None:
         if done:
             return done[-1]
     return None
-
-
-def require_complete(checkpoint: str | Path) -> Path:
-    path = Path(checkpoint)
-    if not path.is_dir():
-        raise SwiftError(f"checkpoint {path} does not exist")
-    if not is_complete(path):
-        raise SwiftError(
-            f"checkpoint {path} is incomplete (no {MARKER}): the run that wrote it was interrupted. "
-            "Use an earlier checkpoint, or --resume_from_checkpoint auto to pick the latest complete one."
-        )
-    return path
-
-
-def read_args(checkpoint: str | Path) -> dict[str, Any]:
-    """The resolved arguments a checkpoint was trained with (args.json)."""
-    path = Path(checkpoint) / ARGS_FILE
-    if not path.is_file():
-        raise SwiftError(f"{checkpoint} has no {ARGS_FILE}: is it a Swift checkpoint?")
-    return json.loads(path.read_text(encoding="utf-8"))

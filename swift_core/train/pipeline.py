@@ -17,6 +17,8 @@ import click
 
 from swift_core import __version__
 from swift_core.errors import SwiftError
+from swift_core.models.heads import CAUSAL_LM, HeadKind
+from swift_core.models.loader import PreparedModel
 from swift_core.runtimes.base import torch_dtype
 
 DEFAULT_LR_ADAPTER = 1e-4
@@ -41,13 +43,6 @@ class Capabilities:
     quantizer: Any
     runtime: Any
     dtype_name: str
-
-
-@dataclasses.dataclass
-class ModelSetup:
-    resolved: Any
-    tokenizer: Any
-    template: Any
 
 
 def normalize(args: Any) -> None:
@@ -94,18 +89,24 @@ def check_capabilities(args: Any, manager: Any) -> Capabilities:
     return Capabilities(tuner, quantizer, runtime, dtype_name)
 
 
-def setup_model_family(args: Any, manager: Any, default_template: str | None = None) -> ModelSetup:
-    from swift_core.models.loading import load_tokenizer, template_for
-    from swift_core.models.resolve import resolve_model
+def setup_model_family(
+    args: Any, manager: Any, default_template: str | None = None, head: HeadKind = CAUSAL_LM
+) -> PreparedModel:
+    """The model resolved, its tokenizer and template: what encoding the data needs (no weights)."""
+    from swift_core.models.loader import prepare_model
 
-    resolved = resolve_model(args.model, args.model_type, manager)
-    tokenizer = load_tokenizer(resolved.model)
-    template = template_for(args.template or default_template or resolved.family.template, tokenizer, manager)
-    return ModelSetup(resolved, tokenizer, template)
+    return prepare_model(
+        args.model,
+        model_type=args.model_type,
+        template=args.template or default_template,
+        head=head,
+        manager=manager,
+    )
 
 
 def prepare_run_dir(args: Any) -> tuple[Path, Path | None]:
-    from swift_core.train.outputs import latest_complete_checkpoint, new_run_dir, require_complete
+    from swift_core.models.checkpoint import require_complete
+    from swift_core.train.outputs import latest_complete_checkpoint, new_run_dir
 
     resume: Path | None = None
     if args.resume_from_checkpoint == "auto":
@@ -123,30 +124,21 @@ def prepare_run_dir(args: Any) -> tuple[Path, Path | None]:
 def load_trainable_model(
     args: Any,
     caps: Capabilities,
-    setup: ModelSetup,
+    setup: PreparedModel,
     manager: Any,
-    model_class: Any = None,
-    config_overrides: dict[str, Any] | None = None,
 ) -> Any:
-    """The base model (quantized when asked), prepared and wrapped by the tuner.
-
-    `model_class` defaults to AutoModelForCausalLM (a reward model passes the sequence-classification
-    auto class); `config_overrides` go to `from_pretrained` (e.g. num_labels=1).
-    """
+    """The base model with the head `setup` names (quantized when asked), prepared and wrapped
+    by the tuner."""
     import transformers
+
+    from swift_core.models.loader import load_weights
 
     transformers.set_seed(args.seed)
     manager.hook.before_model_load(args=args)
-    load_kwargs: dict[str, Any] = {"dtype": torch_dtype(caps.dtype_name), **(config_overrides or {})}
+    load_kwargs: dict[str, Any] = {}
     if caps.quantizer is not None:
         load_kwargs.update(caps.quantizer.load_kwargs(args, torch_dtype(caps.dtype_name)))
-    model_class = model_class or transformers.AutoModelForCausalLM
-    try:
-        model = model_class.from_pretrained(
-            setup.resolved.model, trust_remote_code=setup.resolved.family.remote_code, **load_kwargs
-        )
-    except OSError as exc:
-        raise SwiftError(f"cannot load the model {setup.resolved.model!r}: {exc}") from None
+    model = load_weights(setup, caps.dtype_name, load_kwargs=load_kwargs, manager=manager)
     model.config.use_cache = False
     if caps.quantizer is not None:
         model = caps.quantizer.prepare_for_training(model, args)
@@ -162,7 +154,9 @@ def learning_rate(args: Any, caps: Capabilities) -> float:
     return args.learning_rate or (DEFAULT_LR_ADAPTER if caps.tuner.saves_adapter else DEFAULT_LR_FULL)
 
 
-def resolved_args(args: Any, mode: str, caps: Capabilities, setup: ModelSetup, lr: float) -> dict[str, Any]:
+def resolved_args(
+    args: Any, mode: str, caps: Capabilities, setup: PreparedModel, lr: float
+) -> dict[str, Any]:
     """What args.json records: everything inference and export need, nothing else to look up."""
     return {
         **dataclasses.asdict(args),
@@ -175,6 +169,7 @@ def resolved_args(args: Any, mode: str, caps: Capabilities, setup: ModelSetup, l
         "torch_dtype": caps.dtype_name,
         "runtime": caps.runtime.name,
         "saves_adapter": caps.tuner.saves_adapter,
+        "head": setup.head.name,
         "swift_version": __version__,
     }
 
@@ -266,11 +261,11 @@ def train_and_summarize(
 
 
 def run_train(args: Any, mode: str = "sft", manager: Any = None) -> TrainResult:
+    from swift_core.atomic import write_json_atomic
     from swift_core.datasets.collator import PadCollator, PaddingFreeCollator
     from swift_core.datasets.loader import load_rows
     from swift_core.plugins import get_plugin_manager
     from swift_core.train.data import build_datasets, encode_for_training, split_rows
-    from swift_core.train.outputs import write_json_atomic
     from swift_core.train.trainer import SwiftTrainer
 
     manager = manager or get_plugin_manager()

@@ -8,7 +8,9 @@ from typing import Any
 
 from transformers import Trainer
 
-from swift_core.train.outputs import ARGS_FILE, mark_complete, write_json_atomic
+from swift_core.atomic import write_json_atomic
+from swift_core.models.checkpoint import ARGS_FILE
+from swift_core.train.outputs import mark_complete
 
 
 class SwiftTrainer(Trainer):

@@ -42,7 +42,6 @@ import itertools
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -58,100 +57,15 @@ from swift_core.engines.protocol import (
     TokenLogprob,
     UnsupportedRequest,
 )
+from swift_core.engines.transformers.jobs import DONE, EngineStats, Job, Outbox, merge_chunks
 from swift_core.engines.transformers.rows import CANCELLED, Row, RowSampler, RowTracker
 from swift_core.errors import SwiftError
 
 logger = logging.getLogger(__name__)
 
-_DTYPES = ("float32", "bfloat16", "float16")
 _DEFAULT_ADAPTER = "swift_default"
 # Prompt logprobs: at most this many logits values (batch x length x vocab) in one forward.
 _PROMPT_LOGITS_BUDGET = 64 * 1024 * 1024
-
-
-@dataclass
-class EngineStats:
-    """Counters for tests, benchmarks and logs."""
-
-    requests: int = 0
-    batches: int = 0
-    generate_calls: int = 0
-    generated_rows: int = 0
-    max_batch_rows: int = 0
-    prompt_forwards: int = 0
-    cancelled: int = 0  # requests cancelled before they finished
-    cancelled_rows: int = 0  # rows the worker stopped mid-generation because of a cancellation
-
-
-@dataclass(eq=False)
-class _Job:
-    id: int
-    request: GenerationRequest
-    prompt_ids: list[int]
-    max_tokens: int
-    loop: asyncio.AbstractEventLoop
-    future: asyncio.Future
-    queue: asyncio.Queue | None = None  # streaming: StreamChunks, then _DONE
-    cancelled: bool = False
-
-    @property
-    def key(self) -> tuple[Any, ...]:
-        return (self.request.adapter, self.request.seed)
-
-    @property
-    def rows(self) -> int:
-        return max(1, self.request.n) if self.max_tokens > 0 else 1
-
-    def resolve(self, result: GenerationResponse | None, error: BaseException | None = None) -> None:
-        """On the loop: the final answer (after every chunk the worker sent, which came first)."""
-        if not self.future.done():
-            if error is not None:
-                self.future.set_exception(error)
-            else:
-                self.future.set_result(result)
-        if self.queue is not None:
-            self.queue.put_nowait(_DONE)
-
-
-_DONE = object()
-
-
-class _Outbox:
-    """Stream chunks of one generation step, handed to the loop(s) in one call."""
-
-    def __init__(self) -> None:
-        self.items: list[tuple[_Job, StreamChunk]] = []
-
-    def put(self, job: _Job, chunk: StreamChunk) -> None:
-        if job.queue is not None and not job.cancelled:
-            self.items.append((job, chunk))
-
-    def flush(self) -> None:
-        if not self.items:
-            return
-        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Job, StreamChunk]]] = {}
-        for job, chunk in self.items:
-            by_loop.setdefault(job.loop, []).append((job, chunk))
-        self.items = []
-        for loop, items in by_loop.items():
-            with contextlib.suppress(RuntimeError):  # the loop is gone: nobody is listening
-                loop.call_soon_threadsafe(_deliver, items)
-
-
-def _deliver(items: list[tuple[_Job, StreamChunk]]) -> None:
-    for job, chunk in items:
-        if not job.cancelled and job.queue is not None:
-            job.queue.put_nowait(chunk)
-
-
-def _merge(a: StreamChunk, b: StreamChunk) -> StreamChunk:
-    """Two consecutive increments of one choice as one (a slow reader gets fewer, larger chunks)."""
-    logprobs = (
-        None if a.logprobs is None and b.logprobs is None else [*(a.logprobs or []), *(b.logprobs or [])]
-    )
-    return StreamChunk(
-        a.index, a.text + b.text, b.finish_reason, logprobs, b.prompt_tokens, b.completion_tokens
-    )
 
 
 class TransformersEngine(InferenceEngine):
@@ -165,10 +79,10 @@ class TransformersEngine(InferenceEngine):
         import torch
         import transformers
 
-        from swift_core.models.loading import load_tokenizer, template_for
-        from swift_core.models.resolve import resolve_model
+        from swift_core.engines.adapter_folders import adapter_folder
+        from swift_core.models.heads import CAUSAL_LM
+        from swift_core.models.loader import load_for_inference, prepare_for_inference
         from swift_core.plugins import get_plugin_manager
-        from swift_core.runtimes.selection import select_runtime
 
         manager = manager or get_plugin_manager()
         self.config = config
@@ -186,42 +100,35 @@ class TransformersEngine(InferenceEngine):
         self.max_batch_size = max(1, int(config.max_batch_size))
         self.stats = EngineStats()
 
-        model_path, template_name, model_type, default_adapter, tokenizer_path = resolve_checkpoint(config)
         # Every adapter folder is checked before anything heavy loads.
-        adapters: list[tuple[str, str, str]] = []
-        if default_adapter:
-            adapters.append((_DEFAULT_ADAPTER, _DEFAULT_ADAPTER, default_adapter))
-        for i, (name, path) in enumerate(config.adapters.items()):
-            adapters.append((name, f"adapter_{i}", _adapter_folder(name, path)))
-        resolved = resolve_model(model_path, model_type, manager)
-        self.family = resolved.family
-        self.tokenizer = load_tokenizer(tokenizer_path or resolved.model)
-        self.template = template_for(template_name or resolved.family.template, self.tokenizer, manager)
-
-        runtime = select_runtime(config.device, manager)
-        runtime.configure()
-        dtype_name = config.torch_dtype or runtime.default_dtype()
-        if dtype_name not in _DTYPES:
-            raise SwiftError(f"--torch_dtype {dtype_name!r}: use one of {', '.join(_DTYPES)}")
-        if dtype_name not in runtime.supported_dtypes():
-            raise SwiftError(
-                f"--torch_dtype {dtype_name} is not supported on {runtime.name}: "
-                f"use {', '.join(runtime.supported_dtypes())}"
-            )
-        self.device = runtime.device(0)
+        named = [
+            (name, f"adapter_{i}", str(adapter_folder(name, path, "transformers")[0]))
+            for i, (name, path) in enumerate(config.adapters.items())
+        ]
+        prepared = prepare_for_inference(
+            str(config.model),
+            base_model=config.extra.get("base_model"),
+            model_type=config.model_type,
+            template=config.template,
+            head=CAUSAL_LM,
+            manager=manager,
+        )
         if config.seed is not None:
             torch.manual_seed(config.seed)  # requests without a seed: reproducible per process
-        try:
-            model = transformers.AutoModelForCausalLM.from_pretrained(
-                resolved.model,
-                dtype=getattr(torch, dtype_name),
-                trust_remote_code=resolved.family.remote_code,
-                **dict(config.extra.get("model_kwargs", {})),
-            )
-        except OSError as exc:
-            raise SwiftError(f"cannot load the model {resolved.model!r}: {exc}") from None
-        model.to(self.device)
-        model.eval()
+        loaded = load_for_inference(
+            prepared,
+            device=config.device,
+            torch_dtype=config.torch_dtype,
+            load_kwargs=dict(config.extra.get("model_kwargs", {})),
+            with_adapter=False,  # served by name below, the checkpoint's own as the default
+            manager=manager,
+        )
+        self.family, self.tokenizer, self.template = loaded.family, loaded.tokenizer, loaded.template
+        self.device = loaded.device
+        model = loaded.model
+        adapters = (
+            [(_DEFAULT_ADAPTER, _DEFAULT_ADAPTER, prepared.adapter)] if prepared.adapter else []
+        ) + named
         self.base_model = model
         self._original_generation_config = model.generation_config
         # Sampling defaults of the model's generation_config.json must not slip in: every request
@@ -270,7 +177,7 @@ class TransformersEngine(InferenceEngine):
         self.pad_id = pad if pad is not None else (self.stop_ids[0] if self.stop_ids else 0)
 
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="swift-engine")
-        self._pending: list[_Job] = []
+        self._pending: list[Job] = []
         self._runners: dict[asyncio.AbstractEventLoop, asyncio.Task] = {}  # one batcher per event loop
         self._ids = itertools.count()
         self._token_texts: dict[int, str] = {}
@@ -302,13 +209,13 @@ class TransformersEngine(InferenceEngine):
             while True:
                 item = held if held is not None else await queue.get()
                 held = None
-                if item is _DONE:
+                if item is DONE:
                     job.future.result()  # raises the worker's error, if any
                     return
                 while not queue.empty():  # the reader fell behind: send what waits as one chunk
                     nxt = queue.get_nowait()
-                    if nxt is not _DONE and nxt.index == item.index and item.finish_reason is None:
-                        item = _merge(item, nxt)
+                    if nxt is not DONE and nxt.index == item.index and item.finish_reason is None:
+                        item = merge_chunks(item, nxt)
                     else:
                         held = nxt
                         break
@@ -331,14 +238,14 @@ class TransformersEngine(InferenceEngine):
         checked against the model's embedding size, which may exceed the tokenizer's)."""
         return request_prompt_ids(self.template, self.tokenizer, request, vocab_size=self.vocab_size)
 
-    def _submit(self, request: GenerationRequest, queue: asyncio.Queue | None) -> _Job:
+    def _submit(self, request: GenerationRequest, queue: asyncio.Queue | None) -> Job:
         if self._closed:
             raise SwiftError("the engine is shutting down")
         self.check_request(request)
         ids = self.prompt_ids(request)
         max_tokens = new_tokens_allowed(len(ids), request.max_tokens, self.max_model_len)
         loop = asyncio.get_running_loop()
-        job = _Job(
+        job = Job(
             next(self._ids),
             request,
             ids,
@@ -355,7 +262,7 @@ class TransformersEngine(InferenceEngine):
             self._runners[loop] = loop.create_task(self._run_pending(loop))
         return job
 
-    def _cancel(self, job: _Job) -> None:
+    def _cancel(self, job: Job) -> None:
         if not job.cancelled:
             job.cancelled = True
             self.stats.cancelled += 1
@@ -399,11 +306,11 @@ class TransformersEngine(InferenceEngine):
                 return
             await asyncio.sleep(min(self.batch_window_s, remaining))
 
-    def _take_batch(self, loop: asyncio.AbstractEventLoop) -> list[_Job]:
+    def _take_batch(self, loop: asyncio.AbstractEventLoop) -> list[Job]:
         """The oldest job of this loop and every queued one that may share its batch."""
         key = next(j.key for j in self._pending if j.loop is loop)
-        batch: list[_Job] = []
-        rest: list[_Job] = []
+        batch: list[Job] = []
+        rest: list[Job] = []
         rows = 0
         for job in self._pending:
             if job.loop is loop and job.key == key and (not batch or rows + job.rows <= self.max_batch_size):
@@ -430,7 +337,7 @@ class TransformersEngine(InferenceEngine):
         else:
             yield
 
-    def _run_batch(self, jobs: list[_Job]) -> list[GenerationResponse | None]:
+    def _run_batch(self, jobs: list[Job]) -> list[GenerationResponse | None]:
         import torch
 
         self.stats.batches += 1
@@ -453,7 +360,7 @@ class TransformersEngine(InferenceEngine):
             rows = rows_of.get(job.id)
             if rows is None:  # max_tokens 0: nothing generated (echo / prompt logprobs only)
                 choices = [Choice(c, "", "length", [], [] if req.logprobs else None) for c in range(req.n)]
-                outbox = _Outbox()
+                outbox = Outbox()
                 for c in choices:
                     outbox.put(job, StreamChunk(c.index, "", "length", c.logprobs, len(job.prompt_ids), 0))
                 outbox.flush()
@@ -492,14 +399,14 @@ class TransformersEngine(InferenceEngine):
             text = self._token_texts[token_id] = self.tokenizer.decode([token_id], skip_special_tokens=False)
         return text
 
-    def _generate(self, jobs: list[_Job]) -> dict[int, list[Row]]:
+    def _generate(self, jobs: list[Job]) -> dict[int, list[Row]]:
         import torch
         import transformers
 
         rows: list[Row] = []
         prompts: list[list[int]] = []
         rows_of: dict[int, list[Row]] = {}
-        outbox = _Outbox()
+        outbox = Outbox()
         for job in jobs:
             req = job.request
             mine = []
@@ -561,12 +468,12 @@ class TransformersEngine(InferenceEngine):
         self.stats.cancelled_rows += sum(1 for r in rows if r.finish_reason == CANCELLED)
         return rows_of
 
-    def _prompt_logprobs(self, jobs: list[_Job]) -> dict[int, list[TokenLogprob]]:
+    def _prompt_logprobs(self, jobs: list[Job]) -> dict[int, list[TokenLogprob]]:
         """Logprob of every prompt token given the ones before it: one forward per group of prompts."""
         import torch
 
         out: dict[int, list[TokenLogprob]] = {}
-        group: list[_Job] = []
+        group: list[Job] = []
 
         def flush() -> None:
             if not group:
@@ -608,49 +515,3 @@ class TransformersEngine(InferenceEngine):
             group.append(job)
         flush()
         return out
-
-
-# -- loading helpers ---------------------------------------------------------------------------------
-
-
-def resolve_checkpoint(config: EngineConfig) -> tuple[str, str | None, str | None, str | None, str | None]:
-    """(model folder, template, model_type, default adapter, tokenizer folder) of `config.model`.
-
-    A Swift checkpoint (args.json) names its base model, family and template: an adapter
-    checkpoint serves its base with the adapter on; a full-weights checkpoint is the model itself.
-    `extra["base_model"]` overrides the base an adapter checkpoint names.
-    """
-    from swift_core.train.outputs import ARGS_FILE, read_args, require_complete
-
-    model = str(config.model)
-    folder = Path(model).expanduser()
-    if not (folder / ARGS_FILE).is_file():
-        return model, config.template, config.model_type, None, None
-    require_complete(folder)
-    trained = read_args(folder)
-    template = config.template or trained.get("template")
-    model_type = config.model_type or trained.get("family")
-    if trained.get("saves_adapter", True) and (folder / "adapter_config.json").is_file():
-        base = config.extra.get("base_model") or trained.get("model_dir")
-        if not base:
-            raise SwiftError(f"{folder}/{ARGS_FILE} does not name the base model; pass --model")
-        tokenizer = str(folder) if (folder / "tokenizer_config.json").is_file() else None
-        return str(base), template, model_type, str(folder), tokenizer
-    return str(folder), template, model_type, None, None
-
-
-def _adapter_folder(name: str, path: str) -> str:
-    from swift_core.train.outputs import ARGS_FILE, read_args, require_complete
-
-    folder = Path(path).expanduser()
-    if not folder.is_dir():
-        raise SwiftError(f"adapter {name!r}: no such folder {folder}")
-    if (folder / ARGS_FILE).is_file():
-        require_complete(folder)
-        if not read_args(folder).get("saves_adapter", True):
-            raise SwiftError(
-                f"adapter {name!r}: {folder} holds full weights, not an adapter; serve it as --model"
-            )
-    if not (folder / "adapter_config.json").is_file():
-        raise SwiftError(f"adapter {name!r}: {folder} has no adapter_config.json (not a peft adapter)")
-    return str(folder)
