@@ -41,7 +41,11 @@ CORE_COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "export": (
         "swift_core.cli.export_cmd:export",
-        "Merge LoRA adapters into a full model that loads in plain transformers.",
+        "Merge LoRA adapters into a full model, and/or quantize it (--quant_method).",
+    ),
+    "quantize": (
+        "swift_core.cli.export_cmd:quantize",
+        "Quantize a model or checkpoint with a quantizer plugin (AWQ, GPTQ, FP8, bnb, GGUF, ...).",
     ),
     "data": ("swift_core.cli.data_cmd:data", "Preview datasets exactly as training will see them."),
     "download": (

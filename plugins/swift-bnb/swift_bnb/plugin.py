@@ -11,11 +11,11 @@ def register_quantizers(register):
     register(
         QuantizerDescriptor(
             name="bnb",
-            description="bitsandbytes at load time: 4-bit NF4/FP4 (QLoRA) or 8-bit int8",
+            description="bitsandbytes: 4-bit NF4/FP4 or 8-bit int8, at load time (QLoRA) or as an exported checkpoint",
             factory="swift_bnb.quantizer:BnbQuantizer",
             requires=("bitsandbytes",),
             load_time=True,
-            export_time=False,
+            export_time=True,
             aliases=("bitsandbytes",),
             options=BnbOptions,
         )

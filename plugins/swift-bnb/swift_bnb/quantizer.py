@@ -13,7 +13,7 @@ from typing import Any
 from swift_bnb.options import BnbOptions
 from swift_core.config.options import options_for
 from swift_core.errors import SwiftError
-from swift_core.quantizers.base import Quantizer
+from swift_core.quantizers.base import ExportJob, ExportResult, Quantizer
 
 BITS = (4, 8)
 QUANT_TYPES = ("nf4", "fp4")
@@ -51,20 +51,22 @@ class BnbQuantizer(Quantizer):
                 f"--bnb_4bit_quant_type must be one of {', '.join(QUANT_TYPES)}, got {quant_type!r}"
             )
 
-    def load_kwargs(self, args: Any, dtype: Any) -> dict[str, Any]:
+    @staticmethod
+    def _config(bits: int, options: BnbOptions, dtype: Any) -> Any:
         from transformers import BitsAndBytesConfig
 
-        self.check(args)
-        options = options_for(args, BnbOptions)
-        if args.quant_bits == 4:
-            config = BitsAndBytesConfig(
+        if bits == 4:
+            return BitsAndBytesConfig(
                 load_in_4bit=True,
                 bnb_4bit_quant_type=options.bnb_4bit_quant_type,
                 bnb_4bit_use_double_quant=bool(options.bnb_4bit_use_double_quant),
                 bnb_4bit_compute_dtype=_torch_dtype(dtype),
             )
-        else:
-            config = BitsAndBytesConfig(load_in_8bit=True)
+        return BitsAndBytesConfig(load_in_8bit=True)
+
+    def load_kwargs(self, args: Any, dtype: Any) -> dict[str, Any]:
+        self.check(args)
+        config = self._config(args.quant_bits, options_for(args, BnbOptions), dtype)
         kwargs: dict[str, Any] = {"quantization_config": config}
         device_map = self._device_map(args)
         if device_map is not None:
@@ -93,6 +95,44 @@ class BnbQuantizer(Quantizer):
             if torch.cuda.is_available():
                 return {"": int(local_rank)}
         return None
+
+    def export(self, job: ExportJob) -> ExportResult:
+        """A bitsandbytes checkpoint: the weights quantized while they load, saved as they are in
+        memory (transformers writes the 4-bit/8-bit tensors and their quantization_config), so it
+        reloads in transformers and in vLLM without quantizing again."""
+        from importlib import metadata
+
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        options = job.options if isinstance(job.options, BnbOptions) else BnbOptions()
+        bits = job.bits or 4
+        dtype = job.torch_dtype or "float32"
+        device = getattr(job.runtime, "device_type", "cpu") or "cpu"
+        job.log(f"loading {job.model_dir} with {bits}-bit bitsandbytes weights on {device}")
+        model = AutoModelForCausalLM.from_pretrained(
+            job.model_dir,
+            quantization_config=self._config(bits, options, dtype),
+            dtype=_torch_dtype(dtype),
+            device_map={"": "cpu" if device == "cpu" else 0},
+        )
+        model.save_pretrained(job.output_dir)
+        AutoTokenizer.from_pretrained(job.model_dir).save_pretrained(job.output_dir)
+        versions = {}
+        for name in ("bitsandbytes", "transformers", "torch"):
+            try:
+                versions[name] = metadata.version(name)
+            except metadata.PackageNotFoundError:
+                continue
+        return ExportResult(
+            format="bitsandbytes",
+            scheme=options.bnb_4bit_quant_type if bits == 4 else "int8",
+            bits=bits,
+            group_size=64 if bits == 4 else None,  # bitsandbytes' 4-bit block size
+            ignored_modules=list(getattr(model, "_keep_in_fp32_modules", None) or []) or ["lm_head"],
+            weight_files=sorted(p.name for p in job.output_dir.glob("*.safetensors")),
+            library_versions=versions,
+            loads_in=["transformers", "vllm"],
+        )
 
     def prepare_for_training(self, model: Any, args: Any) -> Any:
         from peft import prepare_model_for_kbit_training
