@@ -336,9 +336,11 @@ def test_quantizer_battery_rejects_a_broken_quantizer(name, fakes):
 def test_importing_the_kit_imports_nothing_heavy():
     code = (
         "import sys\n"
-        "from swift_core.testing import (ContractFailure, FakeHub, check_alignment_loss, check_quantizer,\n"
-        "    check_tuner, isolated_plugins, plugin_manager, run_swift, setup_test_environment, tiny_model,\n"
-        "    write_chat_dataset)\n"
+        "from swift_core.testing import (ContractFailure, EnginePlugin, FakeHub, check_alignment_loss,\n"
+        "    check_engine, check_quantizer, check_tuner, collect, fake_library, isolated_plugins,\n"
+        "    plugin_manager, run_async, run_swift, setup_test_environment, tiny_model, write_chat_dataset)\n"
+        "import swift_core.testing as kit\n"
+        "[getattr(kit, name) for name in kit.__all__]\n"
         "heavy = [m for m in ('torch', 'transformers', 'peft', 'numpy', 'pytest') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )

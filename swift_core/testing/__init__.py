@@ -11,8 +11,12 @@ A plugin tests from its own distribution with it: nothing here reads the Swift r
                   write_pretraining_dataset(folder), write_jsonl(path, rows)
     hub           FakeHub (a local Hugging Face Hub file API), in swift_core.testing.fake_hub
     processes     pip_install_target(target, *projects), pythonpath(*folders), run_swift(*args)
+    engines       EnginePlugin, run_async(coro), collect(engine, request), wait_for(predicate),
+                  fake_library(path, names, close), tiny_model_and_adapters(root, manager),
+                  assert_registers_without_importing(plugin), assert_entry_point(plugin),
+                  assert_missing_library_says_what_to_install(plugin, manager)
     contracts     check_tuner(name, manager), check_alignment_loss(name, manager),
-                  check_quantizer(name, manager), ContractFailure
+                  check_quantizer(name, manager), check_engine(name, manager), ContractFailure
 
 Importing this package imports nothing heavy (the names load on first use, and torch,
 transformers and peft only inside the functions that need them), so a plugin's light tests and
@@ -51,6 +55,16 @@ _EXPORTS: dict[str, str] = {
     "pip_install_target": "install",
     "pythonpath": "install",
     "run_swift": "install",
+    "EnginePlugin": "engines",
+    "assert_entry_point": "engines",
+    "assert_missing_library_says_what_to_install": "engines",
+    "assert_registers_without_importing": "engines",
+    "collect": "engines",
+    "fake_library": "engines",
+    "installed": "engines",
+    "run_async": "engines",
+    "tiny_model_and_adapters": "engines",
+    "wait_for": "engines",
     "ContractFailure": "contract",
     "ContractReport": "contract",
     "check_tuner": "tuner_contract",
@@ -60,6 +74,8 @@ _EXPORTS: dict[str, str] = {
     "loss_inputs": "loss_contract",
     "check_quantizer": "quantizer_contract",
     "quantizer_args": "quantizer_contract",
+    "check_engine": "engine_contract",
+    "engine_config": "engine_contract",
 }
 # Re-exported from the core, where the code lives (shared with the benchmarks and the demo).
 _CORE: dict[str, str] = {"generate_corpus": "swift_core.models.corpus"}

@@ -2,19 +2,19 @@
 
 LMDeploy itself needs a CUDA GPU, so the engine is tested against tests/fake_lmdeploy.py (see its
 docstring); bench/gpu/lmdeploy_smoke.py runs the real library on a GPU. What these fixtures share
-with swift-sglang's is in the repository's tests/engine_plugin_helpers.py.
+with swift-sglang's comes from the test kit installed with swift-core
+(`swift_core.testing.engines`), so this distribution tests on its own.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
-from engine_plugin_helpers import EnginePlugin, fake_library, tiny_model_and_adapters
 
-os.environ["HF_HUB_OFFLINE"] = "1"
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+from swift_core.testing import EnginePlugin, fake_library, setup_test_environment, tiny_model_and_adapters
+
+setup_test_environment()  # one thread, hubs offline (before torch and tokenizers load)
 
 HERE = Path(__file__).parent
 PLUGIN = EnginePlugin(

@@ -17,10 +17,10 @@ import asyncio
 import json
 
 import pytest
-from engine_plugin_helpers import collect, run, wait_for
 
 from swift_core.engines.protocol import EngineConfig, GenerationRequest, PromptTooLong, UnsupportedRequest
 from swift_core.errors import SwiftError
+from swift_core.testing import check_engine, collect, run_async, wait_for
 
 CHAT = [{"role": "user", "content": "What is the capital of France?"}]
 MAX_LEN = 256
@@ -39,7 +39,7 @@ def engine(fake_lmdeploy, models, manager):
     )
     eng = LmdeployEngine(config, manager=manager)
     yield eng
-    run(eng.close())
+    run_async(eng.close())
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +48,7 @@ def turbomind(fake_lmdeploy, models, manager):
 
     eng = LmdeployEngine(EngineConfig(model=models["base"], max_batch_size=4), manager=manager)
     yield eng
-    run(eng.close())
+    run_async(eng.close())
 
 
 def _fake_engine(engine):
@@ -86,18 +86,18 @@ def test_prompt_ids_are_swifts_template_rendering(engine, fake):
 
     template = template_for("qwen2_5", engine.tokenizer)
     expected = encode_prompt(template, engine.tokenizer, CHAT)
-    run(engine.generate(GenerationRequest(messages=CHAT, max_tokens=3, temperature=0)))
+    run_async(engine.generate(GenerationRequest(messages=CHAT, max_tokens=3, temperature=0)))
     sent = _fake_engine(engine).requests[-1]
     assert sent["input_ids"] == expected
     assert sent["do_preprocess"] is False  # LMDeploy's own chat template never touches the prompt
     assert sent["sequence_start"] and sent["sequence_end"]
     # a text prompt goes through the tokenizer, ids go as they are
-    run(engine.generate(GenerationRequest(prompt="The capital of France", max_tokens=2)))
+    run_async(engine.generate(GenerationRequest(prompt="The capital of France", max_tokens=2)))
     assert (
         _fake_engine(engine).requests[-1]["input_ids"]
         == engine.tokenizer("The capital of France")["input_ids"]
     )
-    run(engine.generate(GenerationRequest(prompt=[5, 6, 7], max_tokens=2)))
+    run_async(engine.generate(GenerationRequest(prompt=[5, 6, 7], max_tokens=2)))
     assert _fake_engine(engine).requests[-1]["input_ids"] == [5, 6, 7]
 
 
@@ -105,7 +105,7 @@ def test_sampling_options_reach_generation_config(engine, fake):
     request = GenerationRequest(
         messages=CHAT, max_tokens=7, temperature=0.7, top_p=0.9, top_k=40, repetition_penalty=1.1, seed=5
     )
-    run(engine.generate(request))
+    run_async(engine.generate(request))
     config = _fake_engine(engine).requests[-1]["gen_config"]
     assert (config.do_sample, config.temperature, config.top_p, config.top_k) == (True, 0.7, 0.9, 40)
     assert config.repetition_penalty == 1.1 and config.random_seed == 5 and config.max_new_tokens == 7
@@ -113,15 +113,15 @@ def test_sampling_options_reach_generation_config(engine, fake):
     assert sorted(config.stop_token_ids) == sorted(vocab[t] for t in ("<|im_end|>", "<|endoftext|>"))
     assert config.logprobs is None and config.n == 1 and config.skip_special_tokens
     assert config.stop_words is None  # stop strings are cut by the adapter, not by token
-    run(engine.generate(GenerationRequest(messages=CHAT, max_tokens=2, temperature=0.5, top_k=-1)))
+    run_async(engine.generate(GenerationRequest(messages=CHAT, max_tokens=2, temperature=0.5, top_k=-1)))
     assert _fake_engine(engine).requests[-1]["gen_config"].top_k == 0  # 0: no top-k in LMDeploy
 
 
 def test_greedy_keeps_the_repetition_penalty(engine, fake):
     """LMDeploy drops repetition_penalty when do_sample=False; greedy is sent as top_k=1 instead."""
     ids = engine.prompt_ids(GenerationRequest(messages=CHAT))
-    plain = run(engine.generate(GenerationRequest(messages=CHAT, max_tokens=6, temperature=0)))
-    penalised = run(
+    plain = run_async(engine.generate(GenerationRequest(messages=CHAT, max_tokens=6, temperature=0)))
+    penalised = run_async(
         engine.generate(GenerationRequest(messages=CHAT, max_tokens=6, temperature=0, repetition_penalty=1.3))
     )
     config = _fake_engine(engine).requests[-1]["gen_config"]
@@ -133,7 +133,7 @@ def test_greedy_keeps_the_repetition_penalty(engine, fake):
 
 def test_generate_text_usage_and_finish_reasons(engine, fake):
     ids = engine.prompt_ids(GenerationRequest(messages=CHAT))
-    response = run(engine.generate(GenerationRequest(messages=CHAT, max_tokens=8, temperature=0)))
+    response = run_async(engine.generate(GenerationRequest(messages=CHAT, max_tokens=8, temperature=0)))
     (choice,) = response.choices
     expected = _expected_greedy(fake, ids, 8)
     assert choice.token_ids == expected
@@ -143,7 +143,7 @@ def test_generate_text_usage_and_finish_reasons(engine, fake):
     assert _fake_engine(engine).requests[-1]["stream_response"] is False
 
     fake.EOS_AFTER = 3  # the model emits a stop token after 3 tokens: not part of the answer
-    stopped = run(engine.generate(GenerationRequest(messages=CHAT, max_tokens=8, temperature=0)))
+    stopped = run_async(engine.generate(GenerationRequest(messages=CHAT, max_tokens=8, temperature=0)))
     assert stopped.choices[0].finish_reason == "stop"
     assert stopped.choices[0].token_ids == expected[:3] and stopped.completion_tokens == 3
 
@@ -151,7 +151,7 @@ def test_generate_text_usage_and_finish_reasons(engine, fake):
 def test_stream_adds_up_to_generate(engine, fake):
     request = GenerationRequest(messages=CHAT, max_tokens=10, temperature=0, logprobs=True)
     chunks = collect(engine, request)
-    whole = run(engine.generate(request)).choices[0]
+    whole = run_async(engine.generate(request)).choices[0]
     assert len(chunks) > 1
     assert "".join(c.text for c in chunks) == whole.text
     assert [lp.token_id for c in chunks for lp in c.logprobs] == whole.token_ids
@@ -162,12 +162,14 @@ def test_stream_adds_up_to_generate(engine, fake):
 
 def test_stop_strings_cut_the_text_and_stop_the_session(engine, fake):
     full = (
-        run(engine.generate(GenerationRequest(messages=CHAT, max_tokens=16, temperature=0))).choices[0].text
+        run_async(engine.generate(GenerationRequest(messages=CHAT, max_tokens=16, temperature=0)))
+        .choices[0]
+        .text
     )
     assert len(full) > 12
     stop = full[len(full) // 2 : len(full) // 2 + 3]
     request = GenerationRequest(messages=CHAT, max_tokens=16, temperature=0, stop=[stop])
-    cut = run(engine.generate(request)).choices[0]
+    cut = run_async(engine.generate(request)).choices[0]
     assert cut.finish_reason == "stop" and cut.text == full[: full.index(stop)]
     session = _fake_engine(engine).requests[-1]["session_id"]
     assert wait_for(lambda: session in _fake_engine(engine).stopped and not _fake_engine(engine).running)
@@ -178,10 +180,10 @@ def test_stop_strings_cut_the_text_and_stop_the_session(engine, fake):
 
 def test_n_choices_are_sessions_with_their_own_seeds(engine, fake):
     request = GenerationRequest(messages=CHAT, max_tokens=6, temperature=1.0, seed=11, n=3)
-    first = run(engine.generate(request))
+    first = run_async(engine.generate(request))
     seeds = sorted(r["gen_config"].random_seed for r in _fake_engine(engine).requests[-3:])
     assert seeds == [11, 12, 13]
-    again = run(engine.generate(request))
+    again = run_async(engine.generate(request))
     assert [c.index for c in first.choices] == [0, 1, 2]
     assert [c.token_ids for c in first.choices] == [c.token_ids for c in again.choices]
     assert len({tuple(c.token_ids) for c in first.choices}) == 3
@@ -195,7 +197,7 @@ def test_n_choices_are_sessions_with_their_own_seeds(engine, fake):
 
 def test_logprobs_and_top_logprobs(engine, fake):
     request = GenerationRequest(messages=CHAT, max_tokens=5, temperature=0, logprobs=True, top_logprobs=2)
-    (choice,) = run(engine.generate(request)).choices
+    (choice,) = run_async(engine.generate(request)).choices
     assert _fake_engine(engine).requests[-1]["gen_config"].logprobs == 2
     assert [lp.token_id for lp in choice.logprobs] == choice.token_ids
     for entry in choice.logprobs:
@@ -203,7 +205,9 @@ def test_logprobs_and_top_logprobs(engine, fake):
         assert entry.token == engine.tokenizer.decode([entry.token_id])
         assert len(entry.top) == 2 and entry.top[0] == (entry.token, entry.logprob)
         assert entry.top[0][1] > entry.top[1][1]
-    only = run(engine.generate(GenerationRequest(messages=CHAT, max_tokens=2, logprobs=True))).choices[0]
+    only = run_async(engine.generate(GenerationRequest(messages=CHAT, max_tokens=2, logprobs=True))).choices[
+        0
+    ]
     assert _fake_engine(engine).requests[-1]["gen_config"].logprobs == 1
     assert [lp.top for lp in only.logprobs] == [[], []]
 
@@ -212,7 +216,7 @@ def test_adapters_are_chosen_by_name(engine, fake):
     answers = {}
     for adapter in (None, "plain", "ckpt"):
         request = GenerationRequest(messages=CHAT, max_tokens=6, temperature=0, adapter=adapter)
-        answers[adapter] = run(engine.generate(request)).choices[0].token_ids
+        answers[adapter] = run_async(engine.generate(request)).choices[0].token_ids
         assert _fake_engine(engine).requests[-1]["adapter_name"] == adapter
     assert len({tuple(a) for a in answers.values()}) == 3
 
@@ -224,7 +228,7 @@ def test_turbomind_serves_no_adapters(turbomind, models, manager, fake):
     assert type(_fake_engine(turbomind).backend_config).__name__ == "TurbomindEngineConfig"
     assert _fake_engine(turbomind).backend_config.max_batch_size == 4
     with pytest.raises(UnsupportedRequest, match="turbomind backend serves no LoRA adapters"):
-        run(turbomind.generate(GenerationRequest(messages=CHAT, adapter="plain")))
+        run_async(turbomind.generate(GenerationRequest(messages=CHAT, adapter="plain")))
     with pytest.raises(SwiftError, match="TurboMind backend serves no LoRA adapters"):
         LmdeployEngine(
             EngineConfig(
@@ -233,7 +237,9 @@ def test_turbomind_serves_no_adapters(turbomind, models, manager, fake):
             manager=manager,
         )
     assert (
-        run(turbomind.generate(GenerationRequest(messages=CHAT, max_tokens=3, temperature=0))).choices[0].text
+        run_async(turbomind.generate(GenerationRequest(messages=CHAT, max_tokens=3, temperature=0)))
+        .choices[0]
+        .text
     )
 
 
@@ -286,14 +292,14 @@ def test_a_swift_checkpoint_as_the_model_serves_its_base_with_the_adapter(fake, 
             assert eng.backend == "pytorch" and lm.model_path == models["base"]
             assert lm.backend_config.adapters == {"swift_default": models["ckpt"]}
             assert eng.adapter_names() == [] and not eng.capabilities.lora
-            run(eng.generate(GenerationRequest(messages=CHAT, max_tokens=2)))
+            run_async(eng.generate(GenerationRequest(messages=CHAT, max_tokens=2)))
             assert lm.requests[-1]["adapter_name"] == "swift_default"
         finally:
-            run(eng.close())
+            run_async(eng.close())
     plain = LmdeployEngine(
         EngineConfig(model=models["base"], extra={"base_model": "ignored"}), manager=manager
     )
-    run(plain.close())  # base_model is Swift's key: never an unknown LMDeploy option
+    run_async(plain.close())  # base_model is Swift's key: never an unknown LMDeploy option
 
 
 def test_ascend_device_selects_the_pytorch_device_type(fake, models, manager):
@@ -309,7 +315,7 @@ def test_ascend_device_selects_the_pytorch_device_type(fake, models, manager):
         config = _fake_engine(eng).backend_config
         assert (config.device_type, config.dtype) == ("ascend", "bfloat16")
     finally:
-        run(eng.close())
+        run_async(eng.close())
     assert _fake_engine(eng).closed
 
 
@@ -325,7 +331,7 @@ def test_cancelled_requests_stop_the_session(engine, fake):
                 break  # closing the stream stops the session
         return got
 
-    assert len(run(take_three())) == 3
+    assert len(run_async(take_three())) == 3
     lm = _fake_engine(engine)
     session = lm.requests[-1]["session_id"]
     assert wait_for(lambda: session in lm.stopped and session in lm.cancelled and not lm.running)
@@ -337,11 +343,11 @@ def test_cancelled_requests_stop_the_session(engine, fake):
         with pytest.raises(asyncio.CancelledError):
             await task
 
-    run(cancel_generate())
+    run_async(cancel_generate())
     session = lm.requests[-1]["session_id"]
     assert wait_for(lambda: session in lm.stopped and session in lm.cancelled and not lm.running)
     fake.STEP_DELAY = 0.0
-    assert run(engine.generate(GenerationRequest(messages=CHAT, max_tokens=2))).choices[0].token_ids
+    assert run_async(engine.generate(GenerationRequest(messages=CHAT, max_tokens=2))).choices[0].token_ids
 
 
 @pytest.mark.parametrize(
@@ -366,20 +372,22 @@ def test_unsupported_requests_are_refused(engine, fake, request_kwargs, error, m
     request = GenerationRequest(**{"messages": CHAT, **request_kwargs})
     sent = len(_fake_engine(engine).requests)
     with pytest.raises(error, match=message):
-        run(engine.generate(request))
+        run_async(engine.generate(request))
 
     async def first_chunk():
         async for chunk in engine.stream(request):
             return chunk
 
     with pytest.raises(error):
-        run(first_chunk())
+        run_async(first_chunk())
     assert len(_fake_engine(engine).requests) == sent  # nothing reached LMDeploy
 
 
 def test_echo_without_generating(engine, fake):
     sent = len(_fake_engine(engine).requests)
-    response = run(engine.generate(GenerationRequest(prompt="The capital", max_tokens=0, echo=True, n=2)))
+    response = run_async(
+        engine.generate(GenerationRequest(prompt="The capital", max_tokens=0, echo=True, n=2))
+    )
     assert [(c.text, c.finish_reason) for c in response.choices] == [("", "length"), ("", "length")]
     assert response.prompt_text == "The capital" and response.completion_tokens == 0
     assert len(_fake_engine(engine).requests) == sent
@@ -390,7 +398,7 @@ def test_openai_server_over_the_engine(engine, fake):
 
     from swift_core.serve.app import ServeSettings, create_app
 
-    direct = run(engine.generate(GenerationRequest(messages=CHAT, max_tokens=8, temperature=0)))
+    direct = run_async(engine.generate(GenerationRequest(messages=CHAT, max_tokens=8, temperature=0)))
     body = {"model": "tiny", "messages": CHAT, "max_tokens": 8, "temperature": 0}
     with TestClient(create_app(engine, ServeSettings(served_model_name="tiny"))) as client:
         r = client.post("/v1/chat/completions", json=body)
@@ -418,3 +426,19 @@ def test_openai_server_over_the_engine(engine, fake):
         assert json.loads(events[-2])["usage"]["completion_tokens"] == 8
         refused = client.post("/v1/chat/completions", json={**body, "temperature": 3})
         assert refused.status_code == 400
+
+
+@pytest.mark.parametrize("backend", ["pytorch", "turbomind"])
+def test_the_engine_keeps_the_engine_contract(fake, models, manager, backend):
+    """The battery every engine passes (swift_core.testing.check_engine), on both backends; built
+    directly, since the descriptor's requirement check would refuse the fake library."""
+    from swift_lmdeploy.engine import LmdeployEngine
+
+    adapters = {"plain": models["plain"], "ckpt": models["ckpt"]} if backend == "pytorch" else {}
+    config = EngineConfig(
+        model=models["base"], adapters=adapters, max_model_len=MAX_LEN, extra={"backend": backend}
+    )
+    report = check_engine(
+        "lmdeploy", manager, config=config, factory=lambda config: LmdeployEngine(config, manager=manager)
+    )
+    assert not report.skipped  # LMDeploy declares seeds, n > 1 and logprobs: every clause ran

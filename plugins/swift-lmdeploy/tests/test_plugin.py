@@ -7,12 +7,13 @@ API in test_lmdeploy_engine.py and for real by bench/gpu/lmdeploy_smoke.py.
 
 from __future__ import annotations
 
-from engine_plugin_helpers import (
+from swift_lmdeploy.text import StopCutter, token_logprobs
+
+from swift_core.testing import (
     assert_entry_point,
     assert_missing_library_says_what_to_install,
     assert_registers_without_importing,
 )
-from swift_lmdeploy.text import StopCutter, token_logprobs
 
 
 def test_registers_the_engine_without_importing_lmdeploy(plugin):

@@ -2,20 +2,20 @@
 
 SGLang itself needs a GPU, so the engine is tested against tests/fake_sglang.py (see its
 docstring); bench/gpu/sglang_smoke.py runs the real library on a GPU. What these fixtures share
-with swift-lmdeploy's is in the repository's tests/engine_plugin_helpers.py.
+with swift-lmdeploy's comes from the test kit installed with swift-core
+(`swift_core.testing.engines`), so this distribution tests on its own.
 """
 
 from __future__ import annotations
 
-import os
 import types
 from pathlib import Path
 
 import pytest
-from engine_plugin_helpers import EnginePlugin, fake_library, tiny_model_and_adapters
 
-os.environ["HF_HUB_OFFLINE"] = "1"
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+from swift_core.testing import EnginePlugin, fake_library, setup_test_environment, tiny_model_and_adapters
+
+setup_test_environment()  # one thread, hubs offline (before torch and tokenizers load)
 
 HERE = Path(__file__).parent
 PLUGIN = EnginePlugin(

@@ -8,16 +8,16 @@ test_sglang_engine.py and for real by bench/gpu/sglang_smoke.py.
 from __future__ import annotations
 
 import pytest
-from engine_plugin_helpers import (
-    assert_entry_point,
-    assert_missing_library_says_what_to_install,
-    assert_registers_without_importing,
-)
 from swift_sglang.config import sampling_params, server_args_kwargs
 from swift_sglang.text import ChunkReader, finish_kind, token_logprobs
 
 from swift_core.engines.protocol import EngineConfig, GenerationRequest
 from swift_core.errors import SwiftError
+from swift_core.testing import (
+    assert_entry_point,
+    assert_missing_library_says_what_to_install,
+    assert_registers_without_importing,
+)
 
 
 def test_registers_the_engine_without_importing_sglang(plugin):

@@ -18,10 +18,10 @@ import asyncio
 import json
 
 import pytest
-from engine_plugin_helpers import collect, run, wait_for
 
 from swift_core.engines.protocol import EngineConfig, GenerationRequest, PromptTooLong, UnsupportedRequest
 from swift_core.errors import SwiftError
+from swift_core.testing import check_engine, collect, run_async, wait_for
 
 CHAT = [{"role": "user", "content": "What is the capital of France?"}]
 MAX_LEN = 256
@@ -41,7 +41,7 @@ def engine(fake_sglang, models, manager):
     )
     eng = SglangEngine(config, manager=manager)
     yield eng
-    run(eng.close())
+    run_async(eng.close())
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,7 @@ def incremental(fake_sglang, models, manager):
     extra = {"incremental_streaming_output": True, "enable_deterministic_inference": True}
     eng = SglangEngine(EngineConfig(model=models["base"], max_batch_size=4, extra=extra), manager=manager)
     yield eng
-    run(eng.close())
+    run_async(eng.close())
 
 
 def _sg(engine):
@@ -87,9 +87,9 @@ def test_prompt_ids_are_swifts_template_rendering(engine, fake):
     from swift_core.models.loading import template_for
 
     template = template_for("qwen2_5", engine.tokenizer)
-    run(engine.generate(GenerationRequest(messages=CHAT, max_tokens=3, temperature=0)))
+    run_async(engine.generate(GenerationRequest(messages=CHAT, max_tokens=3, temperature=0)))
     assert _sg(engine).requests[-1]["input_ids"] == encode_prompt(template, engine.tokenizer, CHAT)
-    run(engine.generate(GenerationRequest(prompt="The capital of France", max_tokens=2)))
+    run_async(engine.generate(GenerationRequest(prompt="The capital of France", max_tokens=2)))
     assert _sg(engine).requests[-1]["input_ids"] == engine.tokenizer("The capital of France")["input_ids"]
 
 
@@ -97,7 +97,7 @@ def test_sampling_params_are_all_set(engine, fake):
     request = GenerationRequest(
         messages=CHAT, max_tokens=7, temperature=0.7, top_p=0.9, top_k=40, repetition_penalty=1.1, stop=["zz"]
     )
-    run(engine.generate(request))
+    run_async(engine.generate(request))
     sent = _sg(engine).requests[-1]
     params = sent["sampling_params"]
     assert sent["missing_sampling_keys"] == []  # none left to the model's generation_config.json
@@ -107,13 +107,13 @@ def test_sampling_params_are_all_set(engine, fake):
     vocab = engine.tokenizer.get_vocab()
     assert sorted(params["stop_token_ids"]) == sorted(vocab[t] for t in ("<|im_end|>", "<|endoftext|>"))
     assert "sampling_seed" not in params and sent["lora_path"] is None and not sent["return_logprob"]
-    run(engine.generate(GenerationRequest(messages=CHAT, max_tokens=2, temperature=0.5, top_k=-1)))
+    run_async(engine.generate(GenerationRequest(messages=CHAT, max_tokens=2, temperature=0.5, top_k=-1)))
     assert _sg(engine).requests[-1]["sampling_params"]["top_k"] == -1
 
 
 def test_generate_text_usage_and_finish_reasons(engine, fake):
     ids = engine.prompt_ids(GenerationRequest(messages=CHAT))
-    response = run(
+    response = run_async(
         engine.generate(GenerationRequest(messages=CHAT, max_tokens=8, temperature=0, repetition_penalty=1.2))
     )
     (choice,) = response.choices
@@ -125,7 +125,7 @@ def test_generate_text_usage_and_finish_reasons(engine, fake):
     assert _sg(engine).requests[-1]["stream"] is False
 
     fake.EOS_AFTER = 3  # a stop token after 3 tokens: in SGLang's ids and count, not in the text
-    stopped = run(
+    stopped = run_async(
         engine.generate(GenerationRequest(messages=CHAT, max_tokens=8, temperature=0, repetition_penalty=1.2))
     )
     assert stopped.choices[0].finish_reason == "stop"
@@ -138,7 +138,7 @@ def test_stream_adds_up_to_generate_in_both_streaming_modes(request, fake, which
     eng = request.getfixturevalue(which)
     req = GenerationRequest(messages=CHAT, max_tokens=10, temperature=0, logprobs=True)
     chunks = collect(eng, req)
-    whole = run(eng.generate(req)).choices[0]
+    whole = run_async(eng.generate(req)).choices[0]
     assert _sg(eng).server_args.incremental_streaming_output is (which == "incremental")
     assert len(chunks) > 1
     assert "".join(c.text for c in chunks) == whole.text
@@ -150,11 +150,15 @@ def test_stream_adds_up_to_generate_in_both_streaming_modes(request, fake, which
 @pytest.mark.parametrize("which", ["engine", "incremental"])
 def test_stop_strings_are_trimmed_and_never_streamed(request, fake, which):
     eng = request.getfixturevalue(which)
-    full = run(eng.generate(GenerationRequest(messages=CHAT, max_tokens=16, temperature=0))).choices[0].text
+    full = (
+        run_async(eng.generate(GenerationRequest(messages=CHAT, max_tokens=16, temperature=0)))
+        .choices[0]
+        .text
+    )
     assert len(full) > 12
     stop = full[len(full) // 2 : len(full) // 2 + 3]
     req = GenerationRequest(messages=CHAT, max_tokens=16, temperature=0, stop=[stop])
-    cut = run(eng.generate(req)).choices[0]
+    cut = run_async(eng.generate(req)).choices[0]
     assert cut.finish_reason == "stop" and cut.text == full[: full.index(stop)]
     chunks = collect(eng, req)
     assert "".join(c.text for c in chunks) == cut.text
@@ -162,7 +166,7 @@ def test_stop_strings_are_trimmed_and_never_streamed(request, fake, which):
 
 
 def test_n_choices_are_separate_requests(engine, fake):
-    first = run(engine.generate(GenerationRequest(messages=CHAT, max_tokens=6, temperature=1.0, n=3)))
+    first = run_async(engine.generate(GenerationRequest(messages=CHAT, max_tokens=6, temperature=1.0, n=3)))
     sent = _sg(engine).requests[-3:]
     assert len({r["rid"] for r in sent}) == 3 and all(r["sampling_params"]["n"] == 1 for r in sent)
     assert [c.index for c in first.choices] == [0, 1, 2] and first.completion_tokens == 18
@@ -173,23 +177,23 @@ def test_n_choices_are_separate_requests(engine, fake):
 
 def test_seeds_need_deterministic_inference(engine, incremental, fake):
     with pytest.raises(UnsupportedRequest, match="per-request seed"):
-        run(engine.generate(GenerationRequest(messages=CHAT, seed=1)))
+        run_async(engine.generate(GenerationRequest(messages=CHAT, seed=1)))
     assert incremental.capabilities.seed
     request = GenerationRequest(messages=CHAT, max_tokens=6, temperature=1.0, seed=11, n=3)
-    first = run(incremental.generate(request))
+    first = run_async(incremental.generate(request))
     assert sorted(r["sampling_params"]["sampling_seed"] for r in _sg(incremental).requests[-3:]) == [
         11,
         12,
         13,
     ]
-    again = run(incremental.generate(request))
+    again = run_async(incremental.generate(request))
     assert [c.token_ids for c in first.choices] == [c.token_ids for c in again.choices]
     assert len({tuple(c.token_ids) for c in first.choices}) == 3
 
 
 def test_logprobs_and_prompt_logprobs(engine, fake):
     request = GenerationRequest(messages=CHAT, max_tokens=5, temperature=0, logprobs=True, top_logprobs=2)
-    (choice,) = run(engine.generate(request)).choices
+    (choice,) = run_async(engine.generate(request)).choices
     sent = _sg(engine).requests[-1]
     assert (sent["return_logprob"], sent["top_logprobs_num"], sent["logprob_start_len"]) == (True, 2, -1)
     assert [lp.token_id for lp in choice.logprobs] == choice.token_ids
@@ -200,7 +204,7 @@ def test_logprobs_and_prompt_logprobs(engine, fake):
 
     ids = engine.prompt_ids(GenerationRequest(messages=CHAT))
     echo = GenerationRequest(prompt=ids, max_tokens=0, echo=True, logprobs=True, top_logprobs=1)
-    response = run(engine.generate(echo))
+    response = run_async(engine.generate(echo))
     sent = _sg(engine).requests[-1]
     assert sent["logprob_start_len"] == 0 and sent["sampling_params"]["max_new_tokens"] == 0
     assert response.completion_tokens == 0 and [c.text for c in response.choices] == [""]
@@ -210,7 +214,7 @@ def test_logprobs_and_prompt_logprobs(engine, fake):
     assert [p.logprob for p in prompt[1:]] == pytest.approx([fake.fake_logprob(t) for t in ids[1:]])
     assert all(len(p.top) == 1 for p in prompt[1:])
     calls = len(_sg(engine).requests)
-    plain_echo = run(engine.generate(GenerationRequest(prompt="The capital", max_tokens=0, echo=True)))
+    plain_echo = run_async(engine.generate(GenerationRequest(prompt="The capital", max_tokens=0, echo=True)))
     assert plain_echo.prompt_text == "The capital" and len(_sg(engine).requests) == calls  # nothing to ask
 
 
@@ -219,7 +223,7 @@ def test_adapters_are_chosen_by_name(engine, fake):
     answers = {}
     for adapter in (None, "plain", "ckpt"):
         request = GenerationRequest(messages=CHAT, max_tokens=6, temperature=0, adapter=adapter)
-        answers[adapter] = run(engine.generate(request)).choices[0].token_ids
+        answers[adapter] = run_async(engine.generate(request)).choices[0].token_ids
         assert _sg(engine).requests[-1]["lora_path"] == adapter
         assert answers[adapter] == _expected_greedy(fake, ids, 6, salt=sum(map(ord, adapter or "")))
     assert len({tuple(a) for a in answers.values()}) == 3
@@ -254,7 +258,7 @@ def test_a_swift_checkpoint_as_the_model_serves_its_base_with_the_adapter(fake, 
             args = _sg(eng).server_args
             assert args.model_path == models["base"] and args.lora_paths == {"swift_default": models["ckpt"]}
             assert eng.adapter_names() == [] and not eng.capabilities.lora
-            run(eng.generate(GenerationRequest(messages=CHAT, max_tokens=2)))
+            run_async(eng.generate(GenerationRequest(messages=CHAT, max_tokens=2)))
             assert _sg(eng).requests[-1]["lora_path"] == "swift_default"
         finally:
             eng.shutdown()
@@ -280,7 +284,7 @@ def test_device_and_dtype_reach_server_args(fake, models, manager):
         eng.shutdown()
     assert _sg(eng).shut_down
     with pytest.raises(SwiftError, match="shut down"):
-        run(eng.generate(GenerationRequest(messages=CHAT)))
+        run_async(eng.generate(GenerationRequest(messages=CHAT)))
 
 
 def test_cancelled_requests_are_aborted_by_rid(engine, fake):
@@ -295,7 +299,7 @@ def test_cancelled_requests_are_aborted_by_rid(engine, fake):
                 break
         return got
 
-    assert len(run(take_three())) == 3
+    assert len(run_async(take_three())) == 3
     manager = _sg(engine).tokenizer_manager
     rid = _sg(engine).requests[-1]["rid"]
     assert wait_for(lambda: rid in manager.aborted and not manager.rid_to_state)
@@ -307,11 +311,11 @@ def test_cancelled_requests_are_aborted_by_rid(engine, fake):
         with pytest.raises(asyncio.CancelledError):
             await task
 
-    run(cancel_generate())
+    run_async(cancel_generate())
     rid = _sg(engine).requests[-1]["rid"]
     assert wait_for(lambda: rid in manager.aborted and not manager.rid_to_state)
     fake.STEP_DELAY = 0.0
-    assert run(engine.generate(GenerationRequest(messages=CHAT, max_tokens=2))).choices[0].token_ids
+    assert run_async(engine.generate(GenerationRequest(messages=CHAT, max_tokens=2))).choices[0].token_ids
 
 
 @pytest.mark.parametrize(
@@ -331,14 +335,14 @@ def test_unsupported_requests_are_refused(engine, fake, request_kwargs, error, m
     request = GenerationRequest(**{"messages": CHAT, **request_kwargs})
     sent = len(_sg(engine).requests)
     with pytest.raises(error, match=message):
-        run(engine.generate(request))
+        run_async(engine.generate(request))
 
     async def first_chunk():
         async for chunk in engine.stream(request):
             return chunk
 
     with pytest.raises(error):
-        run(first_chunk())
+        run_async(first_chunk())
     assert len(_sg(engine).requests) == sent  # nothing reached SGLang
 
 
@@ -347,14 +351,14 @@ def test_sglang_refusals_become_unsupported_requests(engine, fake, monkeypatch):
     monkeypatch.setattr(engine, "max_model_len", MAX_LEN + 10)
     request = GenerationRequest(prompt=list(range(5, 5 + MAX_LEN)), max_tokens=1)
     with pytest.raises(UnsupportedRequest, match="longer than the model's context length"):
-        run(engine.generate(request))
+        run_async(engine.generate(request))
 
     async def first_chunk():
         async for chunk in engine.stream(request):
             return chunk
 
     with pytest.raises(UnsupportedRequest, match="longer than the model's context length"):
-        run(first_chunk())
+        run_async(first_chunk())
 
 
 def test_openai_server_over_the_engine(engine, fake):
@@ -362,7 +366,7 @@ def test_openai_server_over_the_engine(engine, fake):
 
     from swift_core.serve.app import ServeSettings, create_app
 
-    direct = run(
+    direct = run_async(
         engine.generate(GenerationRequest(messages=CHAT, max_tokens=8, temperature=0, adapter="plain"))
     )
     body = {"model": "plain", "messages": CHAT, "max_tokens": 8, "temperature": 0}
@@ -389,3 +393,24 @@ def test_openai_server_over_the_engine(engine, fake):
         assert text == direct.choices[0].text and finishes == ["length"]
         assert json.loads(events[-2])["usage"]["completion_tokens"] == 8
         assert client.post("/v1/chat/completions", json={**body, "seed": 1}).status_code == 400
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [{}, {"incremental_streaming_output": True, "enable_deterministic_inference": True}],
+    ids=["default", "incremental-deterministic"],
+)
+def test_the_engine_keeps_the_engine_contract(fake, models, manager, extra):
+    """The battery every engine passes (swift_core.testing.check_engine), in both streaming modes;
+    built directly, since the descriptor's requirement check would refuse the fake library."""
+    from swift_sglang.engine import SglangEngine
+
+    adapters = {"plain": models["plain"], "ckpt": models["ckpt"]}
+    config = EngineConfig(model=models["base"], adapters=adapters, max_model_len=MAX_LEN, extra=extra)
+    report = check_engine(
+        "sglang", manager, config=config, factory=lambda config: SglangEngine(config, manager=manager)
+    )
+    # Seeds count only with deterministic inference.
+    assert [name for name, _ in report.skipped] == (
+        [] if extra else ["a seeded sampled request gives the same answer twice, and streams it"]
+    )

@@ -1,6 +1,19 @@
-"""Helpers the tests of the engine plugins tested against a fake of their library share
-(plugins/swift-lmdeploy/tests, plugins/swift-sglang/tests); importable there because pytest puts
-tests/ on sys.path. Plugins cannot import each other, and their tests should not either."""
+"""Helpers for the tests of an engine plugin, above all one tested against a fake of its library
+(as swift-lmdeploy's and swift-sglang's tests are: the real libraries need a GPU).
+
+    the plugin    EnginePlugin(name, package, dist, factory, requirement): its source and manager
+    running       run_async(coro), collect(engine, request) (every chunk of a stream),
+                  wait_for(predicate)
+    fixtures      fake_library(path, names, close): a fake module standing in for the library;
+                  tiny_model_and_adapters(root, manager): a tiny Qwen2.5 and two LoRA folders
+    registration  assert_registers_without_importing, assert_missing_library_says_what_to_install,
+                  assert_entry_point, installed(dist)
+
+Installed with swift-core, so a plugin's tests import it from there (plugins cannot import each
+other, and their tests do not import the Swift repository's tests/ folder). Light to import:
+pytest, torch and the engine load only inside the functions that use them. The contract every
+engine keeps is `swift_core.testing.engine_contract.check_engine`.
+"""
 
 from __future__ import annotations
 
@@ -17,8 +30,6 @@ from importlib import metadata
 from pathlib import Path
 from types import ModuleType
 from typing import Any
-
-import pytest
 
 
 @dataclass(frozen=True)
@@ -38,17 +49,17 @@ class EnginePlugin:
         return PluginSource(self.name, f"{self.package}.plugin", self.dist, "0.1.0")
 
     def manager(self) -> Any:
-        """A plugin manager with the built-in plugins and this one."""
-        from swift_core.plugins import PluginManager, builtin_sources
-        from swift_core.policy import Policy
+        """A plugin manager with the built-in plugins and this one, under an empty policy."""
+        from swift_core.testing.managers import plugin_manager
 
-        return PluginManager(Policy(), [*builtin_sources(), self.source()])
+        return plugin_manager(self.source())
 
 
 # --- running the engine ------------------------------------------------------------------------------
 
 
-def run(coro):
+def run_async(coro: Any) -> Any:
+    """`coro` run to its end on a new event loop (the engine's async API from a plain test)."""
     return asyncio.run(coro)
 
 
@@ -58,10 +69,11 @@ def collect(engine, request) -> list[Any]:
     async def go():
         return [chunk async for chunk in engine.stream(request)]
 
-    return run(go())
+    return run_async(go())
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
+    """Whether `predicate()` comes true within `timeout` seconds (polled every 10 ms)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -74,14 +86,17 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
 
 
 def fake_library(
-    path: Path,
+    path: str | Path,
     names: tuple[str, ...],
     close: Callable[[Any], None],
     submodules: Callable[[ModuleType], dict[str, ModuleType]] | None = None,
 ) -> Iterator[ModuleType]:
     """For a fixture: the fake at `path` as the module `names[0]` (whatever is installed), with
     `submodules(fake)` beside it; the other `names` (the plugin's engine module) are dropped so that
-    they import the fake. Afterwards the fake's engines are closed and the previous modules return."""
+    they import the fake. Afterwards the fake's engines are closed and the previous modules return.
+
+    The fake defines `reset()` (its knobs back to their defaults) and `ENGINES` (the engines it
+    started, each handed to `close`)."""
     saved = {name: sys.modules.pop(name) for name in names if name in sys.modules}
     spec = importlib.util.spec_from_file_location(names[0], path)
     assert spec is not None and spec.loader is not None
@@ -99,12 +114,13 @@ def fake_library(
     sys.modules.update(saved)
 
 
-def tiny_model_and_adapters(root: Path, manager: Any) -> dict[str, Any]:
+def tiny_model_and_adapters(root: str | Path, manager: Any) -> dict[str, Any]:
     """A tiny Qwen2.5 (its tokenizer and template are what matter to a fake engine) and two LoRA
     folders: a plain peft folder and a complete Swift checkpoint."""
-    from swift_core.models.tiny import build_tiny_model
+    from swift_core.testing.models import tiny_model
 
-    base = build_tiny_model(root / "base", "qwen2_5", manager=manager)
+    root = Path(root)
+    base = tiny_model(root / "base", "qwen2_5", manager=manager)
     plain = root / "plain-lora"
     plain.mkdir()
     (plain / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "r": 8}))
@@ -120,6 +136,7 @@ def tiny_model_and_adapters(root: Path, manager: Any) -> dict[str, Any]:
 
 
 def installed(dist: str) -> bool:
+    """Whether the distribution `dist` is installed (by its metadata, as requirements are checked)."""
     try:
         metadata.version(dist)
     except metadata.PackageNotFoundError:
@@ -150,6 +167,10 @@ def assert_registers_without_importing(plugin: EnginePlugin) -> None:
 
 
 def assert_missing_library_says_what_to_install(plugin: EnginePlugin, manager: Any) -> None:
+    """Selecting the engine where its library is missing names the distribution's `gpu` extra and
+    the requirement; skipped (with pytest) where the library is installed."""
+    import pytest
+
     from swift_core.errors import CapabilityLoadError
 
     descriptor = manager.get("engines", plugin.name)
@@ -167,6 +188,8 @@ def assert_missing_library_says_what_to_install(plugin: EnginePlugin, manager: A
 
 def assert_entry_point(plugin: EnginePlugin) -> None:
     """The installed distribution declares its `swift` entry point; the library only in an extra."""
+    import pytest
+
     try:
         dist = metadata.distribution(plugin.dist)
     except metadata.PackageNotFoundError:
