@@ -20,11 +20,17 @@ def test_auto_and_explicit_cpu():
     assert runtime.device() == torch.device("cpu")
 
 
-def test_uninstalled_runtime_names_its_distribution():
+def test_uninstalled_runtime_names_only_distributions_this_repository_builds():
     manager = PluginManager(Policy(), [CPU])
     with pytest.raises(UnknownNameError) as err:
+        select_runtime("cuda", manager)
+    assert "unknown runtime 'cuda'" in str(err.value) and "'swift-cuda'" in str(err.value)
+    assert "hw_adapters/swift-cuda" in str(err.value)
+    with pytest.raises(UnknownNameError) as err:
         select_runtime("npu", manager)
-    assert "unknown runtime 'npu'" in str(err.value) and "swift-ascend" in str(err.value)
+    message = str(err.value)
+    assert "No plugin of the Swift repository provides the runtime 'npu'" in message
+    assert "install" not in message and "swift-ascend" not in message and "Did you mean" not in message
 
 
 def test_no_runtime_at_all_is_a_clear_error():
@@ -51,3 +57,28 @@ def test_cpu_runtime_shares_cores_among_local_workers(monkeypatch):
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_trainer_precision_comes_from_the_runtime_not_a_device_name():
+    """The CPU trains without autocast (weights in the dtype itself); an accelerator by default in
+    mixed precision; the training pipeline passes the runtime's answer to TrainingArguments."""
+    from swift_core.builtin.runtime_cpu import CpuRuntime
+    from swift_core.runtimes.base import HardwareRuntime
+
+    assert CpuRuntime().trainer_arguments("bfloat16") == {"use_cpu": True, "bf16": False, "fp16": False}
+
+    class Accelerator(HardwareRuntime):
+        name = device_type = "fake"
+
+        def is_available(self):
+            return True
+
+        def device_count(self):
+            return 1
+
+        def supported_dtypes(self):
+            return ["bfloat16", "float16", "float32"]
+
+    assert Accelerator().trainer_arguments("bfloat16") == {"bf16": True, "fp16": False}
+    assert Accelerator().trainer_arguments("float16") == {"bf16": False, "fp16": True}
+    assert Accelerator().trainer_arguments("float32") == {"bf16": False, "fp16": False}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from swift_core.descriptors import RuntimeDescriptor
 from swift_core.hookspecs import hookimpl
@@ -24,6 +25,10 @@ class CpuRuntime(HardwareRuntime):
         # fp32 first: bf16 matmuls on most CPUs are emulated and slower, and fp16 is not usable
         # for training on the CPU.
         return ["float32", "bfloat16"]
+
+    def trainer_arguments(self, dtype_name: str) -> dict[str, Any]:
+        """No mixed-precision autocast on the CPU: the weights themselves are in `dtype_name`."""
+        return {"use_cpu": True, "bf16": False, "fp16": False}
 
     def configure(self) -> None:
         """Share the cores among local workers; oversubscribed threads cut speed sharply on small CPUs."""

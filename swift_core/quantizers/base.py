@@ -63,8 +63,9 @@ class Quantizer:
     def check(self, args: Any) -> None:
         """Refuse bad settings (e.g. unsupported bits) before any model is loaded."""
 
-    def load_kwargs(self, args: Any, dtype: Any) -> dict[str, Any]:
-        """Extra keyword arguments for `AutoModelForCausalLM.from_pretrained`."""
+    def load_kwargs(self, args: Any, dtype: Any, runtime: Any = None) -> dict[str, Any]:
+        """Extra keyword arguments for `from_pretrained`; `runtime` is the chosen `HardwareRuntime`
+        (where the weights go: `runtime.device(local_rank)`)."""
         raise NotImplementedError(f"quantizer {self.name!r} cannot quantize at load time")
 
     def prepare_for_training(self, model: Any, args: Any) -> Any:

@@ -58,6 +58,15 @@ class HardwareRuntime(ABC):
     def configure(self) -> None:  # noqa: B027 - optional, most runtimes need nothing
         """Set process-level knobs (threads, env) before any model is built."""
 
+    def trainer_arguments(self, dtype_name: str) -> dict[str, Any]:
+        """`transformers.TrainingArguments` fields this runtime decides for a training dtype.
+
+        An accelerator trains in mixed precision: bf16/fp16 autocast over fp32 master weights.
+        A runtime that trains differently (the CPU: no autocast, `use_cpu`) overrides this, so
+        the training pipeline never compares device names.
+        """
+        return {"bf16": dtype_name == "bfloat16", "fp16": dtype_name == "float16"}
+
     def describe(self) -> dict[str, Any]:
         available = self.is_available()
         return {

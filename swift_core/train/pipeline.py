@@ -137,7 +137,7 @@ def load_trainable_model(
     manager.hook.before_model_load(args=args)
     load_kwargs: dict[str, Any] = {}
     if caps.quantizer is not None:
-        load_kwargs.update(caps.quantizer.load_kwargs(args, torch_dtype(caps.dtype_name)))
+        load_kwargs.update(caps.quantizer.load_kwargs(args, torch_dtype(caps.dtype_name), caps.runtime))
     model = load_weights(setup, caps.dtype_name, load_kwargs=load_kwargs, manager=manager)
     model.config.use_cache = False
     if caps.quantizer is not None:
@@ -199,9 +199,7 @@ def training_arguments(args: Any, run_dir: Path, lr: float, caps: Capabilities, 
         seed=args.seed,
         data_seed=args.seed,
         report_to=args.report_to or "none",
-        use_cpu=caps.runtime.device_type == "cpu",
-        bf16=caps.dtype_name == "bfloat16" and caps.runtime.device_type != "cpu",
-        fp16=caps.dtype_name == "float16",
+        **caps.runtime.trainer_arguments(caps.dtype_name),
         train_sampling_strategy="group_by_length" if args.group_by_length else "random",
         remove_unused_columns=False,
         dataloader_num_workers=args.dataloader_num_workers,

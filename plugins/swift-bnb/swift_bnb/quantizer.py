@@ -64,37 +64,22 @@ class BnbQuantizer(Quantizer):
             )
         return BitsAndBytesConfig(load_in_8bit=True)
 
-    def load_kwargs(self, args: Any, dtype: Any) -> dict[str, Any]:
+    def load_kwargs(self, args: Any, dtype: Any, runtime: Any = None) -> dict[str, Any]:
         self.check(args)
         config = self._config(args.quant_bits, options_for(args, BnbOptions), dtype)
-        kwargs: dict[str, Any] = {"quantization_config": config}
-        device_map = self._device_map(args)
-        if device_map is not None:
-            kwargs["device_map"] = device_map
-        return kwargs
+        return {"quantization_config": config, "device_map": self._device_map(runtime)}
 
     @staticmethod
-    def _device_map(args: Any) -> dict[str, Any] | None:
-        """Where bitsandbytes quantizes the weights (it does so while they load).
-
-        Without a device_map transformers picks the current accelerator, else the CPU. That is
-        right for one process, but `--device cpu` on a GPU machine must stay on the CPU, and each
-        torchrun worker must quantize onto its own GPU, not all onto the first one.
-        """
-        device = str(getattr(args, "device", "auto") or "auto")
-        if device == "cpu":
+    def _device_map(runtime: Any) -> dict[str, Any]:
+        """Where bitsandbytes quantizes the weights (it does so while they load): the runtime's
+        device for this process, so `--device cpu` on a GPU machine stays on the CPU and each
+        torchrun worker quantizes onto its own device, not all onto the first one."""
+        if runtime is None:
             return {"": "cpu"}
-        local_rank = os.environ.get("LOCAL_RANK")
-        if (
-            local_rank is not None
-            and int(os.environ.get("WORLD_SIZE", "1")) > 1
-            and device in ("auto", "cuda")
-        ):
-            import torch
-
-            if torch.cuda.is_available():
-                return {"": int(local_rank)}
-        return None
+        local_rank = (
+            int(os.environ.get("LOCAL_RANK", "0") or 0) if int(os.environ.get("WORLD_SIZE", "1")) > 1 else 0
+        )
+        return {"": str(runtime.device(local_rank))}
 
     def export(self, job: ExportJob) -> ExportResult:
         """A bitsandbytes checkpoint: the weights quantized while they load, saved as they are in
@@ -107,13 +92,13 @@ class BnbQuantizer(Quantizer):
         options = job.options if isinstance(job.options, BnbOptions) else BnbOptions()
         bits = job.bits or 4
         dtype = job.torch_dtype or "float32"
-        device = getattr(job.runtime, "device_type", "cpu") or "cpu"
-        job.log(f"loading {job.model_dir} with {bits}-bit bitsandbytes weights on {device}")
+        device_map = self._device_map(job.runtime)
+        job.log(f"loading {job.model_dir} with {bits}-bit bitsandbytes weights on {device_map['']}")
         model = AutoModelForCausalLM.from_pretrained(
             job.model_dir,
             quantization_config=self._config(bits, options, dtype),
             dtype=_torch_dtype(dtype),
-            device_map={"": "cpu" if device == "cpu" else 0},
+            device_map=device_map,
         )
         model.save_pretrained(job.output_dir)
         AutoTokenizer.from_pretrained(job.model_dir).save_pretrained(job.output_dir)

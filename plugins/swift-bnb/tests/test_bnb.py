@@ -161,14 +161,14 @@ def _qlora(path, args, tmp_path, linear_cls, weight_dtype):
 # -- plugin and descriptor --------------------------------------------------------------------------
 
 
-def test_plugin_registers_a_load_time_quantizer():
+def test_plugin_registers_a_load_time_and_export_time_quantizer():
     from swift_bnb.quantizer import BnbQuantizer
 
     manager = _manager()
     assert manager.plugins["bnb"].status == "loaded", manager.plugins["bnb"].reason
     desc = manager.get("quantizers", "bnb")
     assert desc.load_time is True
-    assert desc.export_time is False
+    assert desc.export_time is True  # swift quantize --method bnb writes a bitsandbytes checkpoint
     assert desc.requires == ("bitsandbytes",)
     assert desc.distribution == "swift-bnb"
     assert manager.get("quantizers", "bitsandbytes").name == "bnb"
@@ -240,20 +240,24 @@ def test_load_kwargs():
         BnbQuantizer().load_kwargs(_args(quant_bits=3), None)
 
 
-def test_device_map(monkeypatch):
+def test_device_map_follows_the_runtime(monkeypatch):
+    """The runtime decides where the weights are quantized, not a device-name string."""
     from swift_bnb.quantizer import BnbQuantizer
+
+    class FakeAccelerator:  # a HardwareRuntime's `device(index)`, as swift-cuda has it
+        def device(self, index=0):
+            return torch.device("meta") if index == 0 else f"cuda:{index}"
+
+    from swift_core.builtin.runtime_cpu import CpuRuntime
 
     monkeypatch.delenv("LOCAL_RANK", raising=False)
     monkeypatch.delenv("WORLD_SIZE", raising=False)
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    # One process: transformers picks the device itself.
-    assert "device_map" not in BnbQuantizer().load_kwargs(_args(device="auto"), None)
-    # --device cpu stays on the CPU even where a GPU is visible.
-    assert BnbQuantizer().load_kwargs(_args(device="cpu"), None)["device_map"] == {"": "cpu"}
-    # Each torchrun worker quantizes onto its own GPU.
+    assert BnbQuantizer().load_kwargs(_args(), None, CpuRuntime())["device_map"] == {"": "cpu"}
+    assert BnbQuantizer().load_kwargs(_args(), None, FakeAccelerator())["device_map"] == {"": "meta"}
+    # Each torchrun worker quantizes onto its own device.
     monkeypatch.setenv("LOCAL_RANK", "1")
     monkeypatch.setenv("WORLD_SIZE", "2")
-    assert BnbQuantizer().load_kwargs(_args(device="auto"), None)["device_map"] == {"": 1}
+    assert BnbQuantizer().load_kwargs(_args(), None, FakeAccelerator())["device_map"] == {"": "cuda:1"}
 
 
 # -- QLoRA on the CPU -------------------------------------------------------------------------------
