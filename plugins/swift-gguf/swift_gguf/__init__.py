@@ -1,0 +1,1 @@
+"""swift-gguf: the GGUF export-time quantizer plugin (llama.cpp, Ollama)."""
