@@ -40,6 +40,7 @@ from swift_gguf.types import GgufType
 _BLOCK = re.compile(r"^blk\.(\d+)\.")
 # Buffers some checkpoints carry that are not weights.
 _SKIPPED_SUFFIXES = ("rotary_emb.inv_freq",)
+F16_MAX = 65504.0
 
 
 @dataclass
@@ -360,6 +361,15 @@ def _values(plan: TensorPlan, source: _Safetensors) -> np.ndarray:
     if plan.permute_heads is not None:
         data = _interleave_rope_rows(data, plan.permute_heads)
     data = np.ascontiguousarray(data, dtype=np.float32)
+    if not np.isfinite(data).all():
+        raise SwiftError(
+            f"gguf: {plan.hf_name or plan.gguf_name} holds inf or NaN values; the source is broken"
+        )
+    if plan.qtype == "F16" and float(np.abs(data).max(initial=0.0)) > F16_MAX:
+        raise SwiftError(
+            f"gguf: {plan.hf_name} has values beyond float16's range (|x| > {F16_MAX:g}); "
+            f"use --gguf_type bf16 (or f32), which keep the source's range"
+        )
     return gguf.quants.quantize(data, gguf.GGMLQuantizationType[plan.qtype])
 
 

@@ -16,7 +16,7 @@ from swift_core.errors import SwiftError
 from swift_core.quantizers.base import ExportJob, ExportResult, Quantizer
 from swift_gguf.architectures import arch_spec, read_config
 from swift_gguf.options import GgufOptions
-from swift_gguf.types import GgufType, resolve_type
+from swift_gguf.types import resolve_type
 
 LOADS_IN = ["llama.cpp", "ollama", "transformers"]
 
@@ -25,9 +25,10 @@ def _options(options: Any) -> GgufOptions:
     return options if isinstance(options, GgufOptions) else GgufOptions()
 
 
-def file_name(options: GgufOptions, chosen: GgufType) -> str:
-    name = (options.gguf_file_name or "").strip() or f"model-{chosen.scheme}.gguf"
-    if "/" in name or "\\" in name or name in (".", "..") or not name.endswith(".gguf"):
+def file_name(options: GgufOptions, default: str) -> str:
+    """--gguf_file_name, else `default`; a plain name ending in .gguf."""
+    name = (options.gguf_file_name or "").strip() or default
+    if "/" in name or "\\" in name or not name.endswith(".gguf") or name == ".gguf":
         raise SwiftError(f"--gguf_file_name must be a plain file name ending in .gguf, got {name!r}")
     return name
 
@@ -72,7 +73,7 @@ class GgufQuantizer(Quantizer):
     def check(self, args: Any) -> None:
         options = options_for(args, GgufOptions)
         chosen = resolve_type(options.gguf_type, getattr(args, "quant_bits", None))
-        file_name(options, chosen)
+        file_name(options, f"model-{chosen.scheme}.gguf")
         # The architecture is cheap to know when the model is a local folder: refuse it now.
         model = getattr(args, "model", None)
         if isinstance(model, (str, Path)) and model and (Path(model) / "config.json").is_file():
@@ -83,7 +84,7 @@ class GgufQuantizer(Quantizer):
 
         options = _options(job.options)
         chosen = resolve_type(options.gguf_type, job.bits)
-        name = file_name(options, chosen)
+        name = file_name(options, f"model-{chosen.scheme}.gguf")
         out_path = Path(job.output_dir) / name
         job.log(f"writing {out_path.name} ({chosen.scheme}: {chosen.description})")
         report = convert(
@@ -123,6 +124,44 @@ class GgufQuantizer(Quantizer):
                     next(t.qtype for t in report.tensors if t.gguf_name == "token_embd.weight"),
                 ),
                 "modelfile": "Modelfile",
+            },
+        )
+
+    def export_adapter(self, job: ExportJob, adapter_dir: Path) -> ExportResult:
+        """Write the PEFT LoRA adapter in `adapter_dir` as a GGUF LoRA adapter for the base model in
+        `job.model_dir` (llama.cpp `--lora`, Ollama `ADAPTER`), instead of merging it.
+
+        Not called by the core's export pipeline yet (it merges adapters first); the lora tensors are
+        F16 (F32 with --gguf_type f32, BF16 with bf16): low-rank factors are small, and llama.cpp
+        adds their product to whatever type the base file holds.
+        """
+        from swift_gguf.adapter import convert_lora
+
+        options = _options(job.options)
+        chosen = resolve_type(options.gguf_type, job.bits)
+        tensor_type = chosen.ggml if chosen.ggml in ("F32", "BF16") else "F16"
+        name = file_name(options, f"adapter-{tensor_type}.gguf")
+        report = convert_lora(
+            Path(adapter_dir),
+            Path(job.model_dir),
+            Path(job.output_dir) / name,
+            tensor_type=tensor_type,
+            log=job.log,
+        )
+        return ExportResult(
+            format="gguf",
+            scheme=f"LORA_{tensor_type}",
+            bits=32 if tensor_type == "F32" else 16,
+            weight_files=[name],
+            library_versions={"gguf": _version("gguf"), "numpy": _version("numpy")},
+            loads_in=["llama.cpp", "ollama"],
+            extra={
+                "gguf_file": name,
+                "general_type": "adapter",
+                "architecture": report.architecture,
+                "lora_alpha": report.alpha,
+                "lora_ranks": sorted(report.ranks),
+                "lora_modules": sorted(report.tensors.values()),
             },
         )
 
