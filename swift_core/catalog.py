@@ -27,7 +27,7 @@ REPOSITORY_PLUGINS: dict[str, dict[str, tuple[str, str]]] = {
 
 # kind -> names the field uses that no distribution of this repository provides (yet)
 NOT_PROVIDED: dict[str, tuple[str, ...]] = {
-    "quantizers": ("gptq", "awq", "fp8", "gguf", "hqq", "eetq"),
+    "quantizers": ("hqq", "eetq", "aqlm"),
     "runtimes": ("npu", "ascend", "mps", "rocm", "hip", "xpu"),
     "strategies": ("deepspeed", "megatron"),
     "alignment_losses": ("grpo", "ppo", "gkd"),

@@ -149,3 +149,38 @@ def test_rlhf_takes_the_loss_options_and_sft_does_not():
         parse_arguments(
             with_capability_options(TrainArguments, manager), ["--model", "m", "--simpo_gamma", "1"]
         )
+
+
+def test_quantizer_options_follow_when_the_quantizer_runs(tmp_path, monkeypatch):
+    """Training takes the options of load-time quantizers only; export those of export-time ones."""
+    from swift_core.cli.export_cmd import ExportArguments
+
+    (tmp_path / "optq.py").write_text(
+        textwrap.dedent(
+            """
+            from dataclasses import dataclass
+            from swift_core import hookimpl
+            from swift_core.config import arg
+            from swift_core.descriptors import QuantizerDescriptor
+
+            @dataclass(kw_only=True)
+            class ExportOnly:
+                eo_level: int = arg(3)
+
+            @dataclass(kw_only=True)
+            class LoadOnly:
+                lo_level: int = arg(3)
+
+            @hookimpl
+            def register_quantizers(register):
+                register(QuantizerDescriptor(name="eo", factory="x:y", export_time=True, options=ExportOnly))
+                register(QuantizerDescriptor(name="lo", factory="x:y", load_time=True, options=LoadOnly))
+            """
+        )
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    manager = _manager(PluginSource("optq", "optq", "dist-optq", "1.0"))
+    train = {f.name for f in dataclasses.fields(with_capability_options(TrainArguments, manager))}
+    export = {f.name for f in dataclasses.fields(with_capability_options(ExportArguments, manager))}
+    assert "lo_level" in train and "eo_level" not in train
+    assert "eo_level" in export and "lo_level" not in export

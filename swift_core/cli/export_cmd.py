@@ -20,7 +20,7 @@ from swift_core.errors import SwiftError
 class ExportArguments:
     ARG_GROUP: ClassVar[str] = "model"
     # The quantizers' own options (group size, GGUF type, ...) are flags of export and quantize.
-    CAPABILITY_KINDS: ClassVar[tuple[str, ...]] = ("quantizers",)
+    CAPABILITY_KINDS: ClassVar[tuple[str, ...]] = ("quantizers:export_time",)
 
     adapters: str | None = arg(
         None, help="A complete checkpoint folder written by swift sft/pt/rlhf", aliases=("ckpt_dir",)

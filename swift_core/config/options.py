@@ -53,9 +53,18 @@ __all__ = [
 ]
 
 
-def capability_kinds(cls: type) -> tuple[str, ...]:
-    """The capability kinds whose options a command's arguments class takes."""
-    return tuple(getattr(cls, "CAPABILITY_KINDS", ()))
+def capability_kinds(cls: type) -> tuple[tuple[str, str], ...]:
+    """(kind, descriptor flag) pairs whose options a command's arguments class takes.
+
+    `CAPABILITY_KINDS` entries are a kind (`"tuners"`) or a kind and a boolean descriptor field
+    that the capability must have set (`"quantizers:load_time"`: training takes the options of
+    quantizers that quantize while loading, export those of `export_time` ones).
+    """
+    pairs = []
+    for entry in getattr(cls, "CAPABILITY_KINDS", ()):
+        kind, _, flag = str(entry).partition(":")
+        pairs.append((kind, flag))
+    return tuple(pairs)
 
 
 def _group_label(kind: Any, names: list[str]) -> str:
@@ -84,16 +93,17 @@ def with_capability_options(cls: type[T], manager: Any = None) -> type[T]:
     own = {f.name for f in dataclasses.fields(cls)}
     # options class -> (kind, names of the capabilities that use it), in registry order
     users: dict[type, tuple[Any, list[str]]] = {}
-    for kind_name in kinds:
+    for kind_name, flag in kinds:
         for descriptor in manager.registry(kind_name):
-            if descriptor.options is None:
+            if descriptor.options is None or (flag and not getattr(descriptor, flag)):
                 continue
             entry = users.setdefault(descriptor.options, (KINDS[kind_name], []))
             entry[1].append(descriptor.name)
     # field -> (type, first declaration, its group's label and capability names, all declarers)
     found: dict[str, tuple[Any, dataclasses.Field[Any], str, list[str], list[str]]] = {}
     # Within a kind, the options shared by most capabilities first (the LoRA family's).
-    ordered = sorted(users.items(), key=lambda item: (kinds.index(item[1][0].name), -len(item[1][1])))
+    kind_order = [kind for kind, _ in kinds]
+    ordered = sorted(users.items(), key=lambda item: (kind_order.index(item[1][0].name), -len(item[1][1])))
     for options, (kind, names) in ordered:
         hints = typing.get_type_hints(options)
         label = _group_label(kind, names)

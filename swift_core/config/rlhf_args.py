@@ -12,7 +12,7 @@ from swift_core.config.train_args import TrainArguments
 @dataclass(kw_only=True)
 class RLHFArguments(TrainArguments):
     ARG_GROUP: ClassVar[str] = "alignment"
-    CAPABILITY_KINDS: ClassVar[tuple[str, ...]] = ("tuners", "quantizers", "alignment_losses")
+    CAPABILITY_KINDS: ClassVar[tuple[str, ...]] = ("tuners", "quantizers:load_time", "alignment_losses")
 
     rlhf_type: str = arg(
         "dpo",

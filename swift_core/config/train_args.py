@@ -42,7 +42,7 @@ class QuantArguments:
 class TrainArguments(ModelArguments, DataArguments, TunerArguments, QuantArguments):
     ARG_GROUP: ClassVar[str] = "training"
     # Capabilities whose options these commands take (swift_core.config.options).
-    CAPABILITY_KINDS: ClassVar[tuple[str, ...]] = ("tuners", "quantizers")
+    CAPABILITY_KINDS: ClassVar[tuple[str, ...]] = ("tuners", "quantizers:load_time")
 
     output_dir: str = arg("output", help="Runs go to OUTPUT_DIR/vN-<timestamp>/", group="output")
     device: str = arg("auto", help="auto, cpu, cuda, npu, mps")
