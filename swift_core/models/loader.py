@@ -18,7 +18,7 @@ weights (the data is encoded and checked first, so a bad row costs seconds, not 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from swift_core.errors import SwiftError
@@ -117,10 +117,10 @@ def prepare_for_inference(
     """`--model`/`--adapters` as given to `swift infer`: a Swift checkpoint as trained, anything
     else as a model. With `head`, a model of another head is refused before anything loads (an
     engine writes text; a reward model only scores)."""
-    found = model_head(model, base_model)
+    checkpoint = Checkpoint.find(model)
+    found = checkpoint.head if checkpoint is not None else model_head(model, base_model)
     if head is not None:
         head.refuse_other(found, str(model))
-    checkpoint = Checkpoint.find(model)
     if checkpoint is not None:
         return prepare_checkpoint(
             checkpoint, base_model=base_model, model_type=model_type, template=template, manager=manager
@@ -200,7 +200,7 @@ def load_for_inference(
     weights.to(target)
     weights.eval()
     return LoadedModel(
-        **{f: getattr(prepared, f) for f in PreparedModel.__dataclass_fields__},
+        **{f.name: getattr(prepared, f.name) for f in fields(PreparedModel)},
         model=weights,
         runtime=runtime,
         device=target,
