@@ -177,7 +177,7 @@ def test_tuner_trains_saves_and_reloads(name, manager, family, tiny_qwen, batch,
     assert trainable_names(model) == names  # saving below must not change what trains
 
     out = tmp_path / "ckpt"
-    model.save_pretrained(out)
+    tuner.save(model, str(out))
     assert trainable_names(model) == names
     assert torch.allclose(logits(model, batch), trained)  # saving left the model as it was
     if tuner.saves_adapter:
@@ -219,9 +219,9 @@ def test_pissa_olora_save_matches_peft_conversion(name, manager, family, tiny_qw
     config.init_lora_weights = init
     train(model, tuner, args, batch, 1e-3, steps=3)
 
-    model.save_pretrained(tmp_path / "ours")
-    model.save_pretrained(
-        tmp_path / "peft", path_initial_model_for_weight_conversion=str(tmp_path / "init" / "initial")
+    tuner.save(model, str(tmp_path / "ours"))
+    type(model).save_pretrained(
+        model, tmp_path / "peft", path_initial_model_for_weight_conversion=str(tmp_path / "init" / "initial")
     )
     ours = load_file(tmp_path / "ours" / "adapter_model.safetensors")
     theirs = load_file(tmp_path / "peft" / "adapter_model.safetensors")
@@ -236,15 +236,20 @@ def test_pissa_olora_save_matches_peft_conversion(name, manager, family, tiny_qw
 
 
 def test_pissa_saved_by_trainer_with_modules_to_save_reloads(manager, family, tiny_qwen, batch, tmp_path):
-    """Trainer passes state_dict= to save_pretrained; modules_to_save must survive the conversion."""
-    from transformers import Trainer, TrainingArguments
+    """Trainer passes state_dict= to save_pretrained; modules_to_save must survive the conversion,
+    which SwiftTrainer runs through the tuner's after_save."""
+    from transformers import TrainingArguments
+
+    from swift_core.train.trainer import SwiftTrainer
 
     args = make_args(tuner_type="pissa", init_weights="pissa_niter_2", modules_to_save=["norm"])
     tuner = manager.load("tuners", "pissa")()
     torch.manual_seed(0)
     model = tuner.apply(base_model(tiny_qwen), args, family)
-    trainer = Trainer(
+    trainer = SwiftTrainer(
         model=model,
+        swift_args={},
+        tuner=tuner,
         args=TrainingArguments(
             output_dir=str(tmp_path),
             max_steps=3,

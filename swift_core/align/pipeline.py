@@ -29,25 +29,8 @@ def precompute_reference(reference: Any, dataset: Any, collator: Any, batch_size
             row["ref_rejected_logps"] = float(logps[half + i])
 
 
-def run_rlhf(args: Any, manager: Any = None) -> Any:
-    from swift_core.align.base import LossConfig
-    from swift_core.align.collator import PreferenceCollator
-    from swift_core.align.data import encode_pairs, encode_unpaired, paired_check, unpaired_check
-    from swift_core.align.trainer import PreferenceTrainer, ReferenceLogps, RewardModelTrainer
-    from swift_core.atomic import write_json_atomic
-    from swift_core.config.options import options_for
-    from swift_core.datasets.loader import load_rows
-    from swift_core.models.heads import head_for_scores
-    from swift_core.plugins import get_plugin_manager
-    from swift_core.train import pipeline as stages
-    from swift_core.train.data import EncodedDataset, split_rows
-
-    manager = manager or get_plugin_manager()
-    stages.normalize(args)
-    t_start = time.perf_counter()
-    descriptor = manager.get("alignment_losses", args.rlhf_type)
-    loss_fn = descriptor.load()()
-    head = head_for_scores(descriptor.scores)  # a causal LM, or a reward model's one-output head
+def check_loss_arguments(args: Any, descriptor: Any) -> None:
+    """Refuse flags the chosen loss cannot use, before anything loads."""
     if args.precompute_ref_log_probs and not (descriptor.paired and descriptor.needs_reference):
         raise SwiftError(
             f"--precompute_ref_log_probs needs a paired loss with a reference model; {descriptor.name!r} "
@@ -59,67 +42,100 @@ def run_rlhf(args: Any, manager: Any = None) -> Any:
         raise SwiftError(
             "--packing/--padding_free are for sft/pt; preference batches pad chosen and rejected together"
         )
-    caps = stages.check_capabilities(args, manager)
-    setup = stages.setup_model_family(args, manager, head=head)
 
-    loaded = load_rows(
-        args.dataset,
-        skip_bad_rows=args.skip_bad_rows,
-        seed=args.seed,
-        manager=manager,
-        check=paired_check if descriptor.paired else unpaired_check,
-    )
-    if loaded.bad_rows:
-        click.echo(loaded.bad_rows_summary(), err=True)
+
+def load_preference_data(args: Any, descriptor: Any, setup: Any, manager: Any) -> tuple[Any, Any]:
+    """(train, eval) encoded datasets: pairs or labelled examples, as the loss's `paired` says;
+    each row checked while it loads, so a bad one is named before any model loads."""
+    from swift_core.align.data import encode_pairs, encode_unpaired, paired_check, unpaired_check
+    from swift_core.datasets.loader import load_rows
+    from swift_core.train.data import EncodedDataset, split_rows
+
+    check = paired_check if descriptor.paired else unpaired_check
     encode = encode_pairs if descriptor.paired else encode_unpaired
-    examples = encode(setup.template, setup.tokenizer, loaded.rows, args)
+
+    def encoded(specs: list[str]) -> list[Any]:
+        loaded = load_rows(
+            specs, skip_bad_rows=args.skip_bad_rows, seed=args.seed, manager=manager, check=check
+        )
+        if loaded.bad_rows:
+            click.echo(loaded.bad_rows_summary(), err=True)
+        return encode(setup.template, setup.tokenizer, loaded.rows, args)
+
+    examples = encoded(args.dataset)
     if args.val_dataset:
-        val = load_rows(
-            args.val_dataset,
-            skip_bad_rows=args.skip_bad_rows,
-            seed=args.seed,
-            manager=manager,
-            check=paired_check if descriptor.paired else unpaired_check,
-        )
-        train_ds, eval_ds = (
-            EncodedDataset(examples),
-            EncodedDataset(encode(setup.template, setup.tokenizer, val.rows, args)),
-        )
+        train_ds, eval_ds = EncodedDataset(examples), EncodedDataset(encoded(args.val_dataset))
     else:
         train_part, eval_part = split_rows(examples, args.split_dataset_ratio, args.seed)  # type: ignore[arg-type]
         train_ds = EncodedDataset(train_part)  # type: ignore[arg-type]
         eval_ds = EncodedDataset(eval_part) if eval_part else None  # type: ignore[arg-type]
     click.echo(
         f"data: {len(train_ds)} {'pairs' if descriptor.paired else 'examples'} for {descriptor.name} "
-        f"({'reference: yes' if descriptor.needs_reference else 'reference-free'}), {len(eval_ds) if eval_ds else 0} held out; "
-        f"template {setup.template.name}",
+        f"({'reference: yes' if descriptor.needs_reference else 'reference-free'}), "
+        f"{len(eval_ds) if eval_ds else 0} held out; template {setup.template.name}",
         err=True,
     )
+    return train_ds, eval_ds
 
-    run_dir, resume = stages.prepare_run_dir(args)
-    import transformers
 
+def build_reference(args: Any, descriptor: Any, caps: Any, model: Any, manager: Any) -> Any:
+    """The reference the loss compares against, or None for a reference-free loss: `--ref_model`,
+    else the policy with its adapter disabled, else (full fine-tuning) a frozen copy."""
+    from swift_core.align.trainer import ReferenceLogps
+    from swift_core.models.loader import load_weights, prepare_model
+
+    if not descriptor.needs_reference:
+        return None
     ref_model = None
-    if descriptor.needs_reference and args.ref_model:
-        ref_model = transformers.AutoModelForCausalLM.from_pretrained(
-            args.ref_model, dtype=stages.torch_dtype(caps.dtype_name)
-        ).eval()
+    if args.ref_model:
+        prepared = prepare_model(args.ref_model, model_type=args.model_type, manager=manager)
+        ref_model = load_weights(prepared, caps.dtype_name).eval()
         ref_model.requires_grad_(False)
-    model = stages.load_trainable_model(args, caps, setup, manager)
     frozen = None
-    if descriptor.needs_reference and ref_model is None and not caps.tuner.saves_adapter:
+    if ref_model is None and not caps.tuner.saves_adapter:
         frozen = copy.deepcopy(model).eval()
         frozen.requires_grad_(False)
-    reference = ReferenceLogps(model, ref_model, frozen) if descriptor.needs_reference else None
+    return ReferenceLogps(model, ref_model, frozen)
+
+
+def precompute_if_asked(args: Any, reference: Any, model: Any, datasets: list[Any], collator: Any) -> None:
+    if reference is None or not args.precompute_ref_log_probs:
+        return
+    click.echo(f"precomputing reference log-probs ({reference.kind}) for {len(datasets[0])} pairs", err=True)
+    model.eval()
+    for dataset in datasets:
+        if dataset is not None:
+            precompute_reference(reference, dataset, collator, args.per_device_eval_batch_size * 4)
+    model.train()
+    reference.frozen_copy = reference.ref_model = None
+
+
+def run_rlhf(args: Any, manager: Any = None) -> Any:
+    from swift_core.align.base import LossConfig
+    from swift_core.align.collator import PreferenceCollator
+    from swift_core.align.trainer import PreferenceTrainer, RewardModelTrainer
+    from swift_core.atomic import write_json_atomic
+    from swift_core.config.options import options_for
+    from swift_core.models.heads import head_for_scores
+    from swift_core.plugins import get_plugin_manager
+    from swift_core.train import pipeline as stages
+
+    manager = manager or get_plugin_manager()
+    stages.normalize(args)
+    t_start = time.perf_counter()
+    descriptor = manager.get("alignment_losses", args.rlhf_type)
+    loss_fn = descriptor.load()()
+    head = head_for_scores(descriptor.scores)  # a causal LM, or a reward model's one-output head
+    check_loss_arguments(args, descriptor)
+    caps = stages.check_capabilities(args, manager)
+    setup = stages.setup_model_family(args, manager, head=head)
+    train_ds, eval_ds = load_preference_data(args, descriptor, setup, manager)
+
+    run_dir, resume = stages.prepare_run_dir(args)
+    model = stages.load_trainable_model(args, caps, setup, manager)
+    reference = build_reference(args, descriptor, caps, model, manager)
     collator = PreferenceCollator(head.pad_token_id(setup.tokenizer), descriptor.paired)
-    if reference is not None and args.precompute_ref_log_probs:
-        click.echo(f"precomputing reference log-probs ({reference.kind}) for {len(train_ds)} pairs", err=True)
-        model.eval()
-        precompute_reference(reference, train_ds, collator, args.per_device_eval_batch_size * 4)
-        if eval_ds is not None:
-            precompute_reference(reference, eval_ds, collator, args.per_device_eval_batch_size * 4)
-        model.train()
-        reference.frozen_copy = reference.ref_model = None
+    precompute_if_asked(args, reference, model, [train_ds, eval_ds], collator)
 
     lr = stages.learning_rate(args, caps)
     swift_args = stages.resolved_args(args, f"rlhf:{descriptor.name}", caps, setup, lr)
@@ -145,6 +161,7 @@ def run_rlhf(args: Any, manager: Any = None) -> Any:
         callbacks=stages.standard_callbacks(args, model, caps, run_dir, manager),
         swift_args=swift_args,
         param_groups=caps.tuner.optimizer_param_groups(model, args),
+        tuner=caps.tuner,
         loss_fn=loss_fn,
         loss_config=loss_config,
         **loss_kwargs,

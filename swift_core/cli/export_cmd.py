@@ -89,7 +89,7 @@ def _export(args: ExportArguments) -> Any:
         raise SwiftError("--merge_lora needs --adapters CHECKPOINT")
     from swift_core.export.merge import merge_adapter
 
-    merge_adapter(args.adapters, args.output_dir, args.model, args.torch_dtype)
+    merge_adapter(args.adapters, args.output_dir, args.model, args.torch_dtype, args=args)
 
 
 def _quantize(args: ExportArguments) -> Any:

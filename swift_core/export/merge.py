@@ -26,7 +26,13 @@ def merge_adapter(
     model: str | None = None,
     dtype: str | None = None,
     manager: Any = None,
+    *,
+    args: Any = None,
+    announce: bool = True,
 ) -> Path:
+    """Merge `adapters` into its base and write the result to `output_dir`. `args` (the export
+    command's arguments) reaches the `after_export` hook; `announce=False` writes an intermediate
+    (quantized export merges first) that is neither announced to plugins nor reported."""
     from swift_core.models.loader import load_weights, prepare_checkpoint
     from swift_core.plugins import get_plugin_manager
 
@@ -56,6 +62,8 @@ def merge_adapter(
             },
         )
         mark_complete(tmp, {"merged_from": str(checkpoint.path)})
-    manager.hook.after_export(output_dir=str(out), args=checkpoint.args)
+    if not announce:
+        return out
+    manager.hook.after_export(output_dir=str(out), args=args)
     click.echo(f"merged model written to {out} ({MARKER} marks it complete)")
     return out

@@ -107,7 +107,7 @@ def _source(args: Any, work: Path, manager: Any) -> tuple[str, dict[str, Any]]:
         from swift_core.export.merge import merge_adapter
 
         merged = merge_adapter(
-            str(checkpoint.path), str(work / "merged"), args.model, args.torch_dtype, manager
+            str(checkpoint.path), str(work / "merged"), args.model, args.torch_dtype, manager, announce=False
         )
         return str(merged), {
             **info,

@@ -312,5 +312,6 @@ def run_train(args: Any, mode: str = "sft", manager: Any = None) -> TrainResult:
         callbacks=standard_callbacks(args, model, caps, run_dir, manager),
         swift_args=swift_args,
         param_groups=caps.tuner.optimizer_param_groups(model, args),
+        tuner=caps.tuner,
     )
     return train_and_summarize(quiet_default_printing(trainer), resume, run_dir, t_start, args, manager)

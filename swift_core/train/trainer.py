@@ -19,11 +19,19 @@ class SwiftTrainer(Trainer):
         *args: Any,
         swift_args: dict[str, Any],
         param_groups: list[dict[str, Any]] | None = None,
+        tuner: Any = None,
         **kwargs: Any,
     ):
         super().__init__(*args, **kwargs)
         self.swift_args = swift_args
         self.param_groups = param_groups
+        self.tuner = tuner
+
+    def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
+        """Trainer's save, then the tuner's `after_save` (PiSSA/OLoRA rewrite their adapter)."""
+        super()._save(output_dir, state_dict)
+        if self.tuner is not None:
+            self.tuner.after_save(self.model, output_dir if output_dir is not None else self.args.output_dir)
 
     def create_optimizer(self, *args: Any, **kwargs: Any):
         """Use the tuner's parameter groups (LoRA+ gives B its own learning rate) when it has them."""

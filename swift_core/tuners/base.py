@@ -34,6 +34,19 @@ class Tuner(ABC):
         """transformers TrainerCallbacks the tuner needs during training (AdaLoRA's budget)."""
         return []
 
+    def save(self, model: Any, folder: str, **kwargs: Any) -> None:
+        """Write what this tuner's checkpoints hold (an adapter, or full weights) into `folder`.
+
+        `kwargs` are what transformers' Trainer passes to `save_pretrained` (`state_dict`, ...).
+        The training pipeline saves every checkpoint through here, so a tuner that must rewrite
+        what peft writes (PiSSA/OLoRA) overrides `after_save` instead of patching the model.
+        """
+        model.save_pretrained(folder, **kwargs)
+        self.after_save(model, folder)
+
+    def after_save(self, model: Any, folder: str) -> None:  # noqa: B027 - optional
+        """Called after the model's own files are written into `folder` (by `save` or the trainer)."""
+
     def load(self, base_model: Any, path: str) -> Any:
         """Put a saved adapter back on a base model."""
         from peft import PeftModel

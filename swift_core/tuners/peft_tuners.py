@@ -8,14 +8,13 @@ PiSSA and OLoRA change the base weights when they initialise (the base keeps the
 principal/orthonormal part moved into the adapter). An adapter saved as is would only be right on
 that residual base (peft re-decomposes the base when loading it, which breaks with randomized SVD,
 other adapters or merging into the original weights), so `apply` keeps the initial adapter and the
-model's `save_pretrained` writes what peft's `path_initial_model_for_weight_conversion` writes: the
-difference to the initial adapter as a plain LoRA adapter of rank 2r on the unmodified base.
+tuner's `after_save` rewrites what peft saved as what peft's `path_initial_model_for_weight_conversion`
+writes: the difference to the initial adapter as a plain LoRA adapter of rank 2r on the unmodified base.
 """
 
 from __future__ import annotations
 
 import contextlib
-import types
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -147,8 +146,14 @@ class LoraTuner(PeftTuner):
 
     def after_wrap(self, model: Any, args: Any) -> Any:
         if _mutates_base(model.peft_config["default"].init_lora_weights):
-            _convert_on_save(model)
+            keep_initial_adapter(model)
         return model
+
+    def after_save(self, model: Any, folder: str) -> None:
+        """PiSSA/OLoRA: rewrite the adapter peft wrote as a plain LoRA on the unmodified base."""
+        initial = getattr(model, "_swift_initial_adapter", None)
+        if initial is not None and (Path(folder) / "adapter_config.json").is_file():
+            convert_saved_adapter(Path(folder), initial)
 
 
 class DoraTuner(LoraTuner):
@@ -210,16 +215,16 @@ class LoraPlusTuner(LoraTuner):
         return [g for g in result if g["params"]]
 
 
-def _convert_on_save(model: Any) -> None:
-    """Make `model.save_pretrained` write a plain LoRA adapter for the unmodified base (PiSSA/OLoRA).
+def keep_initial_adapter(model: Any) -> None:
+    """Keep the initial adapter (A0, B0) of a PiSSA/OLoRA model, before any training.
 
-    The initial adapter (A0, B0) is kept now, before any training. Each save first writes the
-    adapter as peft does, then rewrites it as peft's `path_initial_model_for_weight_conversion`
-    would: W_res + s*B*A = W + s*(B*A - B0*A0) = W + s*[B | -B0] [A ; A0], a LoRA adapter of rank 2r
-    (alpha doubled, or times sqrt(2) with rsLoRA, so the scale is unchanged) with
-    `init_lora_weights: true`. Rewriting the saved files instead of passing that argument keeps
-    what peft's conversion drops (modules_to_save, DoRA magnitudes) and works with the
-    `state_dict=` that Trainer passes (peft would look the initial adapter up in it and fail).
+    Each save (`LoraTuner.after_save`) then rewrites the adapter peft wrote as peft's
+    `path_initial_model_for_weight_conversion` would: W_res + s*B*A = W + s*(B*A - B0*A0) =
+    W + s*[B | -B0] [A ; A0], a LoRA adapter of rank 2r (alpha doubled, or times sqrt(2) with
+    rsLoRA, so the scale is unchanged) with `init_lora_weights: true`. Rewriting the saved files
+    instead of passing that argument keeps what peft's conversion drops (modules_to_save, DoRA
+    magnitudes) and works with the `state_dict=` that Trainer passes (peft would look the initial
+    adapter up in it and fail).
     """
     from peft import get_peft_model_state_dict
 
@@ -227,7 +232,6 @@ def _convert_on_save(model: Any) -> None:
     model._swift_initial_adapter = {
         k: v.detach().to("cpu", copy=True) for k, v in initial.items() if _lora_matrix(k)
     }
-    model.save_pretrained = types.MethodType(_save_converted, model)
 
 
 def _lora_matrix(key: str) -> str | None:
@@ -235,15 +239,6 @@ def _lora_matrix(key: str) -> str | None:
         if f".{part}." in key:
             return part
     return None
-
-
-def _save_converted(self: Any, save_directory: str, **kwargs: Any) -> None:
-    type(self).save_pretrained(self, save_directory, **kwargs)
-    converted_by_peft = kwargs.get("path_initial_model_for_weight_conversion") is not None
-    if converted_by_peft or not kwargs.get("is_main_process", True):
-        return
-    if "default" in (kwargs.get("selected_adapters") or list(self.peft_config)):
-        convert_saved_adapter(Path(save_directory), self._swift_initial_adapter)
 
 
 def convert_saved_adapter(folder: Path, initial: dict[str, Any]) -> None:
