@@ -20,6 +20,18 @@ from pathlib import Path
 from typing import Any
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _public(path: Path, mode: int) -> None:
+    """The permissions a plain `open`/`mkdir` would have given: temporary names are created private
+    (0600/0700), which would leave a finished model unreadable to a serving user."""
+    os.chmod(path, mode & ~_umask())
+
+
 def write_bytes_atomic(path: Path, data: bytes) -> None:
     """`path` holds `data` in full, or keeps what it held before."""
     path = Path(path)
@@ -28,6 +40,7 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        _public(Path(tmp), 0o666)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -59,6 +72,7 @@ def atomic_dir(final: Path) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=final.parent))
     try:
         yield tmp
+        _public(tmp, 0o777)
         if final.is_dir() and not any(final.iterdir()):
             final.rmdir()
         os.replace(tmp, final)
