@@ -9,7 +9,6 @@ adapters trained with different templates, fail at once with a clear error. Ligh
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 
 from swift_core.engines.protocol import EngineConfig
 from swift_core.errors import SwiftError
-from swift_core.models.checkpoint import ADAPTER_CONFIG, Checkpoint
+from swift_core.models.checkpoint import ADAPTER_CONFIG, Checkpoint, read_json_object
 from swift_core.models.heads import CAUSAL_LM
 
 DEFAULT_ADAPTER = "swift_default"  # the adapter of a checkpoint served as the model (not listed)
@@ -29,16 +28,6 @@ class Adapter:
     path: str
     template: str | None = None  # the template a Swift checkpoint was trained with
     rank: int = 8  # the largest LoRA rank (`r`, or one of `rank_pattern`)
-
-
-def read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise SwiftError(f"cannot read {path}: {exc}") from None
-    if not isinstance(data, dict):
-        raise SwiftError(f"{path}: expected a JSON object")
-    return data
 
 
 def plain_lora_only(config: dict[str, Any]) -> list[str]:
@@ -78,7 +67,7 @@ def read_adapters(
         path, checkpoint = adapter_folder(name, folder, engine)
         config_path = path / ADAPTER_CONFIG
         template = checkpoint.template if checkpoint is not None else None
-        config = read_json(config_path)
+        config = read_json_object(config_path)
         merge = (
             f"Merge it into the base model (swift export --merge_lora --adapters {path}) and serve the result"
         )
@@ -157,7 +146,7 @@ def model_context(model_dir: str) -> int | None:
     path = Path(model_dir) / "config.json"
     if not path.is_file():
         return None
-    config = read_json(path)
+    config = read_json_object(path)
     text = config.get("text_config")
     value = (text if isinstance(text, dict) else config).get("max_position_embeddings")
     return int(value) if isinstance(value, int) and value > 0 else None

@@ -21,7 +21,6 @@ from __future__ import annotations
 import tempfile
 import time
 from dataclasses import asdict
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -48,16 +47,6 @@ def export_quantizer(manager: Any, name: str | None) -> Any:
             f"export methods installed: {', '.join(exporters) or 'none'}"
         )
     return descriptor
-
-
-def _versions(names: tuple[str, ...]) -> dict[str, str]:
-    found = {}
-    for name in names:
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return found
 
 
 def _default_output(args: Any) -> Path:
@@ -170,7 +159,7 @@ def run_quantize(args: Any, manager: Any = None) -> Path:
     from swift_core.models.checkpoint import ARGS_FILE
     from swift_core.models.loader import prepare_model
     from swift_core.plugins import get_plugin_manager
-    from swift_core.quantizers.base import ExportJob
+    from swift_core.quantizers.base import ExportJob, library_versions
     from swift_core.runtimes.selection import select_runtime
     from swift_core.train.outputs import mark_complete
 
@@ -243,7 +232,7 @@ def run_quantize(args: Any, manager: Any = None) -> Path:
                 "verification": check.as_dict(),
                 "seconds": round(quant_seconds, 2),
                 "library_versions": {
-                    **_versions(("swift-core", "torch", "transformers")),
+                    **library_versions(("swift-core", "torch", "transformers")),
                     **result.library_versions,
                 },
             }

@@ -50,6 +50,11 @@ def read_args(checkpoint: str | Path) -> dict[str, Any]:
     path = Path(checkpoint) / ARGS_FILE
     if not path.is_file():
         raise SwiftError(f"{checkpoint} has no {ARGS_FILE}: is it a Swift checkpoint?")
+    return read_json_object(path)
+
+
+def read_json_object(path: Path) -> dict[str, Any]:
+    """A JSON file that must hold an object (args.json, adapter_config.json): user errors otherwise."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:

@@ -1,5 +1,5 @@
 """Quantizers: load-time (QLoRA bases) and export-time (GPTQ, AWQ, FP8, GGUF, bnb)."""
 
-from swift_core.quantizers.base import ExportJob, ExportResult, Quantizer
+from swift_core.quantizers.base import ExportJob, ExportResult, Quantizer, library_versions
 
-__all__ = ["ExportJob", "ExportResult", "Quantizer"]
+__all__ = ["ExportJob", "ExportResult", "Quantizer", "library_versions"]

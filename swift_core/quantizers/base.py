@@ -13,10 +13,23 @@ generation). The pipeline asks the descriptor's `load_time`/`export_time` flags,
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+
+def library_versions(distributions: Iterable[str]) -> dict[str, str]:
+    """Installed version of each distribution (those not installed are left out): what a manifest
+    records so that an artifact can be traced to the libraries that wrote it."""
+    found = {}
+    for name in distributions:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
 
 
 @dataclass

@@ -13,7 +13,7 @@ from typing import Any
 from swift_bnb.options import BnbOptions
 from swift_core.config.options import options_for
 from swift_core.errors import SwiftError
-from swift_core.quantizers.base import ExportJob, ExportResult, Quantizer
+from swift_core.quantizers.base import ExportJob, ExportResult, Quantizer, library_versions
 
 BITS = (4, 8)
 QUANT_TYPES = ("nf4", "fp4")
@@ -85,8 +85,6 @@ class BnbQuantizer(Quantizer):
         """A bitsandbytes checkpoint: the weights quantized while they load, saved as they are in
         memory (transformers writes the 4-bit/8-bit tensors and their quantization_config), so it
         reloads in transformers and in vLLM without quantizing again."""
-        from importlib import metadata
-
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         options = job.options if isinstance(job.options, BnbOptions) else BnbOptions()
@@ -102,12 +100,6 @@ class BnbQuantizer(Quantizer):
         )
         model.save_pretrained(job.output_dir)
         AutoTokenizer.from_pretrained(job.model_dir).save_pretrained(job.output_dir)
-        versions = {}
-        for name in ("bitsandbytes", "transformers", "torch"):
-            try:
-                versions[name] = metadata.version(name)
-            except metadata.PackageNotFoundError:
-                continue
         return ExportResult(
             format="bitsandbytes",
             scheme=options.bnb_4bit_quant_type if bits == 4 else "int8",
@@ -115,7 +107,7 @@ class BnbQuantizer(Quantizer):
             group_size=64 if bits == 4 else None,  # bitsandbytes' 4-bit block size
             ignored_modules=list(getattr(model, "_keep_in_fp32_modules", None) or []) or ["lm_head"],
             weight_files=sorted(p.name for p in job.output_dir.glob("*.safetensors")),
-            library_versions=versions,
+            library_versions=library_versions(("bitsandbytes", "transformers", "torch")),
             loads_in=["transformers", "vllm"],
         )
 

@@ -7,13 +7,12 @@ the conversion imports them.
 
 from __future__ import annotations
 
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from swift_core.config.options import options_for
 from swift_core.errors import SwiftError
-from swift_core.quantizers.base import ExportJob, ExportResult, Quantizer
+from swift_core.quantizers.base import ExportJob, ExportResult, Quantizer, library_versions
 from swift_gguf.architectures import arch_spec, read_config
 from swift_gguf.options import GgufOptions
 from swift_gguf.types import resolve_type
@@ -31,13 +30,6 @@ def file_name(options: GgufOptions, default: str) -> str:
     if "/" in name or "\\" in name or not name.endswith(".gguf") or name == ".gguf":
         raise SwiftError(f"--gguf_file_name must be a plain file name ending in .gguf, got {name!r}")
     return name
-
-
-def _version(distribution: str) -> str:
-    try:
-        return metadata.version(distribution)
-    except metadata.PackageNotFoundError:
-        return "unknown"
 
 
 def _modelfile(gguf_file: str, stop_tokens: list[str]) -> str:
@@ -111,7 +103,7 @@ class GgufQuantizer(Quantizer):
             group_size=chosen.block_size if chosen.block_size > 1 else None,
             ignored_modules=[gguf_to_hf.get(t, t).removesuffix(".weight") for t in fallbacks],
             weight_files=[name],
-            library_versions={"gguf": _version("gguf"), "numpy": _version("numpy")},
+            library_versions=library_versions(("gguf", "numpy")),
             loads_in=list(LOADS_IN),
             extra={
                 "gguf_file": name,
@@ -153,7 +145,7 @@ class GgufQuantizer(Quantizer):
             scheme=f"LORA_{tensor_type}",
             bits=32 if tensor_type == "F32" else 16,
             weight_files=[name],
-            library_versions={"gguf": _version("gguf"), "numpy": _version("numpy")},
+            library_versions=library_versions(("gguf", "numpy")),
             loads_in=["llama.cpp", "ollama"],
             extra={
                 "gguf_file": name,

