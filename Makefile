@@ -60,6 +60,7 @@ bench: setup
 	$(PY) bench/train.py
 	$(PY) bench/dpo.py
 	$(PY) bench/serve.py
+	$(PY) bench/quantize.py
 
 # vLLM served through `swift deploy` against vLLM's own OpenAI server (bench/RESULTS.md).
 bench-vllm: $(VLLM_STAMP)
