@@ -53,6 +53,15 @@ class Descriptor:
 
             check_options_class(self.options, f"{self.kind_label} {self.name!r}")
 
+    def options_from(self, args: Any) -> Any:
+        """This capability's options read from parsed arguments (defaults where they carry none),
+        or None when it declares no options."""
+        if self.options is None:
+            return None
+        from swift_core.config.option_schema import options_for
+
+        return options_for(args, self.options)
+
     def with_origin(self, plugin: str, distribution: str) -> Descriptor:
         return replace(self, plugin=plugin, distribution=distribution)
 

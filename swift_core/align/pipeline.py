@@ -115,7 +115,6 @@ def run_rlhf(args: Any, manager: Any = None) -> Any:
     from swift_core.align.collator import PreferenceCollator
     from swift_core.align.trainer import PreferenceTrainer, RewardModelTrainer
     from swift_core.atomic import write_json_atomic
-    from swift_core.config.options import options_for
     from swift_core.models.heads import head_for_scores
     from swift_core.plugins import get_plugin_manager
     from swift_core.train import pipeline as stages
@@ -145,7 +144,7 @@ def run_rlhf(args: Any, manager: Any = None) -> Any:
     loss_config = LossConfig(
         beta=args.beta,
         rpo_alpha=args.rpo_alpha,
-        options=options_for(args, descriptor.options) if descriptor.options is not None else None,
+        options=descriptor.options_from(args),
     )
     has_eval = eval_ds is not None and len(eval_ds) > 0
     # A generating head is trained on its answers' log-probs; a reward head on its sequence scores.

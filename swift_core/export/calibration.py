@@ -22,7 +22,6 @@ class ExportRows:
     calibration: list[list[int]] = field(default_factory=list)
     evaluation: list[list[int]] = field(default_factory=list)
     prompt: list[dict[str, Any]] | None = None  # messages for the greedy generation check
-    source_rows: int = 0
     held_out: bool = True  # False: too few rows, evaluation reuses calibration rows
 
     def fingerprint(self) -> str:
@@ -67,8 +66,9 @@ def export_rows(
     ]
     if not encoded:
         raise SwiftError(f"--dataset {' '.join(specs)}: every row encodes to fewer than 2 tokens")
+    # With too few rows to hold any out, perplexity is measured on the calibration rows themselves.
     held_out = len(encoded) > n_eval
-    evaluation = encoded[:n_eval] if held_out else encoded[: max(1, n_eval)]
+    evaluation = encoded[:n_eval]
     calibration = encoded[n_eval : n_eval + n_samples] if held_out else encoded[:n_samples]
     prompt = next((p for p in map(_prompt_of, rows) if p), None)
-    return ExportRows(calibration, evaluation, prompt, len(rows), held_out)
+    return ExportRows(calibration, evaluation, prompt, held_out)

@@ -56,7 +56,6 @@ def _default_output(args: Any) -> Path:
 
 def check_quantize_arguments(args: Any, manager: Any) -> tuple[Any, Any, Any, Path]:
     """Everything that can be refused before a model loads: (descriptor, quantizer, options, output)."""
-    from swift_core.config.options import options_for
 
     descriptor = export_quantizer(manager, args.quant_method)
     if not (args.adapters or args.model):
@@ -68,13 +67,15 @@ def check_quantize_arguments(args: Any, manager: Any) -> tuple[Any, Any, Any, Pa
             f"--quant_method {descriptor.name} calibrates on data: pass --dataset (any file or dataset the "
             "training commands read; it is rendered by the model's chat template)"
         )
-    for name in ("quant_n_samples", "quant_seqlen", "quant_eval_samples"):
-        if getattr(args, name) < (0 if name == "quant_eval_samples" else 1):
+    for name in ("quant_n_samples", "quant_seqlen"):
+        if getattr(args, name) < 1:
             raise SwiftError(f"--{name} must be positive, got {getattr(args, name)}")
+    if args.quant_eval_samples < 0:
+        raise SwiftError(f"--quant_eval_samples must be 0 (skip) or more, got {args.quant_eval_samples}")
     out = Path(args.output_dir).expanduser() if args.output_dir else _default_output(args)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise SwiftError(f"--output_dir {out} already exists and is not empty")
-    options = options_for(args, descriptor.options) if descriptor.options is not None else None
+    options = descriptor.options_from(args)
     return descriptor, quantizer, options, out
 
 

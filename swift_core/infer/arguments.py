@@ -143,7 +143,6 @@ def split_adapters(adapters: list[str]) -> tuple[str | None, dict[str, str]]:
 
 
 def engine_config(args: EngineArguments, manager: Any = None) -> EngineConfig:
-    from swift_core.config.options import options_for
     from swift_core.models.checkpoint import require_complete
     from swift_core.plugins import get_plugin_manager
 
@@ -177,7 +176,7 @@ def engine_config(args: EngineArguments, manager: Any = None) -> EngineConfig:
         max_batch_size=args.max_batch_size,
         seed=args.seed,
         extra=extra,
-        options=options_for(args, descriptor.options) if descriptor.options is not None else None,
+        options=descriptor.options_from(args),
     )
 
 
