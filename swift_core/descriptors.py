@@ -244,6 +244,24 @@ class StrategyDescriptor(Descriptor):
     kind_label = "strategy"
 
 
+@dataclass(frozen=True, kw_only=True)
+class ScorerDescriptor(Descriptor):
+    """An evaluation metric (`swift eval --metric NAME`): its factory builds a
+    `swift_core.eval.scorers.base.Scorer`. `higher_is_better` is False for error rates (CER), so
+    reports and charts never read a falling number as a regression."""
+
+    higher_is_better: bool = True
+    # The kinds of task ("multiple_choice", "math", "generation", ...) this scorer is the default
+    # for when `--metric` is not given: the runner asks the registry, never a scorer's name.
+    default_for: tuple[str, ...] = ()
+    kind_label = "scorer"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        value = self.default_for
+        object.__setattr__(self, "default_for", (value,) if isinstance(value, str) else tuple(value))
+
+
 @dataclass(frozen=True)
 class Kind:
     """One registry: its name, the hook that fills it, the descriptor type it holds, and the flag
@@ -271,5 +289,6 @@ KINDS: dict[str, Kind] = {
         Kind("engines", "register_engines", EngineDescriptor, "engine"),
         Kind("runtimes", "register_runtimes", RuntimeDescriptor, "device"),
         Kind("strategies", "register_strategies", StrategyDescriptor),
+        Kind("scorers", "register_scorers", ScorerDescriptor, "metric"),
     )
 }

@@ -126,6 +126,16 @@ def register_strategies(register: Register) -> None:
 
 
 @hookspec
+def register_scorers(register: Register) -> None:
+    """Register evaluation scorers (`ScorerDescriptor`, factory -> a `swift_core.eval.scorers.base.Scorer`):
+    exact match, multiple-choice letters, math answers, F1, ROUGE-L, BLEU, IoU, CER, ...
+
+    Selected by `swift eval --metric NAME`, or by a benchmark's or a row's kind when `--metric` is
+    not given. A scorer scores one prediction against its reference and aggregates the rows.
+    """
+
+
+@hookspec
 def register_commands(cli: click.Group) -> None:
     """Add subcommands to the `swift` click group with `cli.add_command(command)`.
 

@@ -11,4 +11,5 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "tuners": "swift_core.builtin.tuners",
     "alignment-losses": "swift_core.builtin.alignment_losses",
     "engines": "swift_core.builtin.engines",
+    "scorers": "swift_core.builtin.scorers",
 }

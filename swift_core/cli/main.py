@@ -47,6 +47,10 @@ CORE_COMMANDS: dict[str, tuple[str, str]] = {
         "swift_core.cli.export_cmd:quantize",
         "Quantize a model or checkpoint with a quantizer plugin (AWQ, GPTQ, FP8, bnb, GGUF, ...).",
     ),
+    "eval": (
+        "swift_core.cli.eval_cmd:eval_command",
+        "Evaluate: score predictions files, models on benchmarks, or lm-evaluation-harness via deploy.",
+    ),
     "data": ("swift_core.cli.data_cmd:data", "Preview datasets exactly as training will see them."),
     "download": (
         "swift_core.cli.download_cmd:download",

@@ -1,0 +1,184 @@
+"""`swift eval` in stages: read and check everything cheap first, then generate, score, report.
+
+1. Tasks (`--dataset`) are read and scorers chosen before any model loads, so a bad row, an
+   unknown metric or an offline hub name fails in a second, in one line.
+2. Predictions files (`--model_outputs`) are scored as they are.
+3. Each `--model` answers each task through the `--engine` plugin (cached predictions are reused;
+   the engine is built only when something is not cached), then is scored.
+4. `--eval_backend lm-eval` hands the models to lm-evaluation-harness over HTTP instead.
+5. One JSON report, a table on the terminal, a bar chart per dataset.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import click
+
+from swift_core.errors import SwiftError
+from swift_core.eval.arguments import EvalArguments
+from swift_core.eval.rows import ScoredRow
+from swift_core.eval.scoring import build_scorer, score_rows, scorer_descriptor
+from swift_core.eval.tasks import Task, load_task
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_")[-80:] or "model"
+
+
+def _check(args: EvalArguments) -> None:
+    if args.eval_backend == "lm-eval":
+        if not (args.model or args.base_url):
+            raise SwiftError(
+                "--eval_backend lm-eval: give --model (swift deploy is started on it) or --base_url"
+            )
+        if not args.dataset:
+            raise SwiftError("--eval_backend lm-eval: give the lm-eval task names with --dataset")
+        return
+    if not args.model and not args.model_outputs and not args.adapters:
+        raise SwiftError(
+            "give --model_outputs PREDICTIONS.jsonl to score, or --model MODEL (and --dataset) to evaluate"
+        )
+    if (args.model or args.adapters) and not args.dataset:
+        raise SwiftError("--model: give the tasks to evaluate it on with --dataset")
+    if args.model_outputs and len(args.dataset) > 1:
+        raise SwiftError("--model_outputs: give at most one --dataset (the one the predictions answer)")
+
+
+def _result(task: Task, score: Any, **fields: Any) -> dict[str, Any]:
+    return {
+        **fields,
+        "dataset": {"name": task.name, **task.info},
+        "metric": score.metric,
+        "score": score.value,
+        "higher_is_better": score.higher_is_better,
+        "n": score.n,
+        "failed": score.failed,
+        "groups": score.groups,
+    }
+
+
+def _score(task: Task, rows: list[ScoredRow], args: EvalArguments, manager: Any) -> Any:
+    descriptor = scorer_descriptor(manager, task.kind, args.metric)
+    return score_rows(build_scorer(descriptor, args), descriptor, rows)
+
+
+def score_predictions_files(args: EvalArguments, tasks: list[Task], manager: Any) -> list[dict[str, Any]]:
+    from swift_core.eval.predictions import read_predictions
+
+    results = []
+    for spec in args.model_outputs:
+        path = Path(spec)
+        task, rows = read_predictions(path, tasks[0] if tasks else None)
+        score = _score(task, rows, args, manager)
+        results.append(
+            _result(
+                task,
+                score,
+                model=str(path),
+                adapters=[],
+                backend="predictions file",
+                predictions=str(path.resolve()),
+            )
+        )
+    return results
+
+
+def _template_name(engine_args: Any, manager: Any) -> str | None:
+    """The template the engine will render with, resolved the way every engine resolves it."""
+    from swift_core.engines.adapter_folders import choose_template, read_adapters, split_checkpoint
+    from swift_core.infer.arguments import engine_config
+
+    try:
+        config = engine_config(engine_args, manager)
+        config, adapter = split_checkpoint(config, engine_args.engine)
+        adapters = ([adapter] if adapter else []) + list(read_adapters(config.adapters, engine_args.engine))
+        return choose_template(config, adapters, manager)[0]
+    except SwiftError:
+        return engine_args.template
+
+
+def model_settings(args: EvalArguments, model: str | None, manager: Any) -> tuple[Any, dict[str, Any]]:
+    engine_args = replace(args, model=model)
+    engine = manager.get("engines", args.engine)
+    settings = {
+        "model": model,
+        "adapters": list(args.adapters),
+        "template": _template_name(engine_args, manager),
+        "template_options": args.chat_template_options(),
+        "system": args.system,
+        "few_shot": args.few_shot,
+        "engine": engine.name,
+        "engine_kwargs": args.engine_kwargs,
+        "torch_dtype": args.torch_dtype,
+        "generation": args.generation_settings(),
+    }
+    return engine_args, settings
+
+
+def evaluate_models(args: EvalArguments, tasks: list[Task], manager: Any) -> list[dict[str, Any]]:
+    from swift_core.eval.generate import cache_key, generate, read_cached, write_predictions
+    from swift_core.infer.arguments import build_engine
+
+    results = []
+    for model in args.model or [None]:
+        engine_args, settings = model_settings(args, model, manager)
+        engine = None
+        for task in tasks:
+            key = cache_key(settings, task)
+            label = _slug(model or args.adapters[0]) + (
+                f"+{_slug(args.adapters[0])}" if model and args.adapters else ""
+            )
+            path = Path(args.output_dir) / "predictions" / label / f"{_slug(task.name)}-{key}.jsonl"
+            rows = read_cached(path, task) if args.use_cache else None
+            if rows is not None:
+                click.echo(f"eval: reusing cached predictions {path}", err=True)
+            else:
+                if engine is None:
+                    engine = build_engine(engine_args, manager)
+                started = time.perf_counter()
+                rows = generate(engine, task, args.request, args.system)
+                click.echo(
+                    f"eval: {task.name}: {len(rows)} rows answered in {time.perf_counter() - started:.1f}s",
+                    err=True,
+                )
+                write_predictions(path, rows, settings)
+                engine = None  # generate() closed it; the next task builds it again only if needed
+            score = _score(task, rows, args, manager)
+            results.append(
+                _result(task, score, **settings, backend="native", predictions=str(path.resolve()))
+            )
+    return results
+
+
+def run_eval(args: EvalArguments, manager: Any = None, argv: list[str] | None = None) -> dict[str, Any]:
+    from swift_core.eval.chart import write_charts
+    from swift_core.eval.report import build_report, format_table, write_report
+    from swift_core.plugins import get_plugin_manager
+
+    manager = manager or get_plugin_manager()
+    _check(args)
+    if args.metric:
+        manager.get("scorers", args.metric)  # an unknown metric fails before anything loads
+    if args.eval_backend == "lm-eval":
+        from swift_core.eval.lm_eval_backend import run_lm_eval
+
+        results = run_lm_eval(args, manager)
+    else:
+        tasks = [load_task(spec, args.few_shot, args.limit) for spec in args.dataset]
+        for task in tasks:
+            scorer_descriptor(manager, task.kind, args.metric).load()  # missing requirements, now
+        results = score_predictions_files(args, tasks, manager)
+        if args.model or args.adapters:
+            results += evaluate_models(args, tasks, manager)
+    output_dir = Path(args.output_dir)
+    report = build_report(results, argv)
+    path = write_report(report, output_dir)
+    charts = write_charts(results, output_dir)
+    click.echo(format_table(results))
+    click.echo(f"eval: {len(results)} result(s); report: {path}; charts: {', '.join(str(c) for c in charts)}")
+    return report
