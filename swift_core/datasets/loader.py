@@ -24,6 +24,7 @@ from __future__ import annotations
 import copy
 import csv
 import hashlib
+import io
 import json
 import logging
 import os
@@ -125,9 +126,50 @@ class DatasetLoadResult:
 Record = tuple[int, Any]  # (line or row number, the raw object or a RowError)
 
 
+# --- text encoding: a byte that is not UTF-8 is a bad row, named by line and byte ----------------
+
+_BOM = b"\xef\xbb\xbf"
+_UNDECODED = re.compile("[\udc80-\udcff]")  # what errors="surrogateescape" makes of a bad byte
+
+
+def _not_utf8(offset: int, byte: int) -> RowError:
+    return RowError(
+        "(encoding)", f"not UTF-8: byte {offset} of the file is 0x{byte:02x}; save the file as UTF-8"
+    )
+
+
+def _decode_file(path: Path) -> tuple[str, Callable[[int], int]]:
+    """The file's text (a leading BOM dropped) with each byte that is not UTF-8 kept as a lone
+    surrogate, and a function from a text offset to its byte offset in the file (for messages)."""
+    data = path.read_bytes()
+    skip = len(_BOM) if data.startswith(_BOM) else 0
+    text = data[skip:].decode("utf-8", errors="surrogateescape")
+
+    def byte_at(pos: int) -> int:
+        return skip + len(text[:pos].encode("utf-8", errors="surrogateescape"))
+
+    return text, byte_at
+
+
+def _undecoded_in(text: str, start: int, end: int, byte_at: Callable[[int], int]) -> RowError | None:
+    match = _UNDECODED.search(text, start, end)
+    if match is None:
+        return None
+    return _not_utf8(byte_at(match.start()), ord(match.group()) - 0xDC00)
+
+
 def _read_jsonl(path: Path) -> Iterator[Record]:
-    with open(path, encoding="utf-8-sig") as f:
-        for number, line in enumerate(f, 1):
+    offset = 0
+    with open(path, "rb") as f:
+        for number, raw in enumerate(f, 1):
+            start, offset = offset, offset + len(raw)
+            if number == 1 and raw.startswith(_BOM):
+                raw, start = raw[len(_BOM) :], start + len(_BOM)
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                yield number, _not_utf8(start + exc.start, raw[exc.start])
+                continue
             if not line.strip():
                 continue
             try:
@@ -151,8 +193,9 @@ class _Lines:
 _WS = re.compile(r"[ \t\n\r]*")
 
 
-def _json_items(text: str, label: str) -> list[Record]:
-    """The items of a JSON list (top level, or under 'data'/'rows'/'train'), each with its start line."""
+def _json_items(text: str, label: str, byte_at: Callable[[int], int] | None = None) -> list[Record]:
+    """The items of a JSON list (top level, or under 'data'/'rows'/'train'), each with its start line.
+    With `byte_at` (see `_decode_file`), an item holding a byte that is not UTF-8 is a bad row."""
     decoder = json.JSONDecoder()
     lines = _Lines(text)
 
@@ -180,7 +223,10 @@ def _json_items(text: str, label: str) -> list[Record]:
         while True:
             start = ws(i)
             obj, i = decode(start)
-            items.append((lines.at(start), obj))
+            bad = _undecoded_in(text, start, i, byte_at) if byte_at is not None else None
+            items.append((lines.at(start), bad if bad is not None else obj))
+            if bad is not None:
+                covered.append((start, i))
             i = ws(i)
             if i < len(text) and text[i] == ",":
                 i += 1
@@ -189,6 +235,7 @@ def _json_items(text: str, label: str) -> list[Record]:
             else:
                 raise bad_json(i, "',' or ']'")
 
+    covered: list[tuple[int, int]] = []  # spans of items that are bad rows for their bytes
     i = ws(0)
     if i < len(text) and text[i] == "[":
         items, end = array(i)
@@ -231,26 +278,42 @@ def _json_items(text: str, label: str) -> list[Record]:
         raise SwiftError(f"{label}: expected a JSON list of rows, or an object with a 'data' list")
     if ws(end) != len(text):
         raise bad_json(ws(end), "the end of the file")
+    if byte_at is not None:
+        for match in _UNDECODED.finditer(text):
+            if not any(a <= match.start() < b for a, b in covered):  # outside any row: the file's
+                line = text.count("\n", 0, match.start()) + 1
+                raise SwiftError(
+                    f"{label}, line {line}: {_not_utf8(byte_at(match.start()), ord(match.group()) - 0xDC00).message}"
+                )
     return items
 
 
 def _read_json(path: Path, label: str) -> Iterator[Record]:
-    yield from _json_items(path.read_text(encoding="utf-8-sig"), label)
+    text, byte_at = _decode_file(path)
+    yield from _json_items(text, label, byte_at)
 
 
-def _read_csv(path: Path) -> Iterator[Record]:
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        reader = csv.reader(f)
-        header: list[str] | None = None
-        previous = 0
-        for fields in reader:
-            start, previous = previous + 1, reader.line_num
-            if not fields or all(not x.strip() for x in fields):
-                continue
-            if header is None:
-                header = fields
-                continue
-            yield start, {k: (fields[i] if i < len(fields) else None) for i, k in enumerate(header)}
+def _read_csv(path: Path, label: str) -> Iterator[Record]:
+    text, byte_at = _decode_file(path)
+    line_starts = [0] + [m.end() for m in re.finditer("\n", text)] + [len(text)]
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header: list[str] | None = None
+    previous = 0
+    for fields in reader:
+        start, previous = previous + 1, reader.line_num
+        if not fields or all(not x.strip() for x in fields):
+            continue
+        span = (line_starts[start - 1], line_starts[min(previous, len(line_starts) - 1)])
+        bad = _undecoded_in(text, *span, byte_at)
+        if header is None:
+            if bad is not None:
+                raise SwiftError(f"{label}, line {start} (the header): {bad.message}")
+            header = fields
+            continue
+        if bad is not None:
+            yield start, bad
+            continue
+        yield start, {k: (fields[i] if i < len(fields) else None) for i, k in enumerate(header)}
 
 
 def _read_parquet(path: Path) -> Iterator[Record]:
@@ -271,7 +334,7 @@ def _file_records(path: Path, label: str) -> tuple[str, Iterator[Record]]:
     if suffix == ".json":
         return "line", _read_json(path, label)
     if suffix == ".csv":
-        return "line", _read_csv(path)
+        return "line", _read_csv(path, label)
     if suffix == ".parquet":
         return "row", _read_parquet(path)
     raise SwiftError(
