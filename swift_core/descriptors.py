@@ -129,6 +129,10 @@ class ModelFamily(Descriptor):
     lora_target_modules: tuple[str, ...] = ()
     all_linear_modules: tuple[str, ...] = ()
     modality: str = "text"
+    # What Swift can feed this family's models in a training or inference row: "text", and
+    # "image" once a family's pipeline encodes images (the multimodal work declares it). A row with
+    # images for a family without "image" is refused with its file, line and field.
+    modalities: tuple[str, ...] = ("text",)
     min_transformers: str = ""
     remote_code: bool = False
     priority: int = 0
@@ -148,6 +152,7 @@ class ModelFamily(Descriptor):
             "all_linear_modules",
             "name_hints",
             "template_hints",
+            "modalities",
         ):
             value = getattr(self, field_name)
             object.__setattr__(self, field_name, (value,) if isinstance(value, str) else tuple(value))

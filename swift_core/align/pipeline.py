@@ -56,7 +56,13 @@ def load_preference_data(args: Any, descriptor: Any, setup: Any, manager: Any) -
 
     def encoded(specs: list[str]) -> list[Any]:
         loaded = load_rows(
-            specs, skip_bad_rows=args.skip_bad_rows, seed=args.seed, manager=manager, check=check
+            specs,
+            skip_bad_rows=args.skip_bad_rows,
+            seed=args.seed,
+            manager=manager,
+            check=check,
+            modalities=setup.family.modalities,
+            family=setup.family.name,
         )
         if loaded.bad_rows:
             click.echo(loaded.bad_rows_summary(), err=True)

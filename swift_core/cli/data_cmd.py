@@ -37,7 +37,13 @@ def preview_rows(args: PreviewArguments) -> list[dict[str, Any]]:
     resolved = resolve_model(args.model, args.model_type)
     tokenizer = load_tokenizer(resolved.model)
     template = template_for(args.template or resolved.family.template, tokenizer)
-    loaded = load_rows(args.dataset, skip_bad_rows=args.skip_bad_rows, seed=args.seed)
+    loaded = load_rows(
+        args.dataset,
+        skip_bad_rows=args.skip_bad_rows,
+        seed=args.seed,
+        modalities=resolved.family.modalities,
+        family=resolved.family.name,
+    )
     if loaded.bad_rows:
         click.echo(loaded.bad_rows_summary(), err=True)
     rows = loaded.rows[: args.n]

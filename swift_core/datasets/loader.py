@@ -621,6 +621,8 @@ def load_rows(
     split: str = "train",
     check: Callable[[dict[str, Any]], None] | None = None,
     answer_optional: bool = False,
+    modalities: tuple[str, ...] | None = None,
+    family: str = "",
 ) -> DatasetLoadResult:
     """Load, convert, sample and concatenate the rows of every spec, in order.
 
@@ -629,7 +631,11 @@ def load_rows(
     `check` is what the pipeline needs of each converted row (e.g. a rejected answer for DPO): it
     raises `RowError(field, message)`, reported with the file and line like any bad row.
     `answer_optional`: rows for inference may stop at the prompt (see `convert_row`).
+    `modalities`: what the model (of family `family`) takes (`ModelFamily.modalities`); given, a
+    row with images is refused unless "image" is among them, and every local image is opened.
     """
+    from swift_core.datasets.images import check_row_images
+
     if isinstance(specs, str):
         specs = [specs]
     specs = [s.strip() for s in specs if s and s.strip()]
@@ -647,6 +653,8 @@ def load_rows(
             for number, record in records:
                 try:
                     row = _convert(record, columns, base_dir, answer_optional)
+                    if modalities is not None:
+                        check_row_images(row, modalities, family)
                     if check is not None:
                         check(row)
                     rows.append(row)

@@ -273,12 +273,17 @@ def run_train(args: Any, mode: str = "sft", manager: Any = None) -> TrainResult:
     setup = setup_model_family(args, manager, default_template="raw" if mode == "pt" else None)
     template, tokenizer = setup.template, setup.tokenizer
 
-    loaded = load_rows(args.dataset, skip_bad_rows=args.skip_bad_rows, seed=args.seed, manager=manager)
+    takes = {"modalities": setup.family.modalities, "family": setup.family.name}
+    loaded = load_rows(
+        args.dataset, skip_bad_rows=args.skip_bad_rows, seed=args.seed, manager=manager, **takes
+    )
     if loaded.bad_rows:
         click.echo(loaded.bad_rows_summary(), err=True)
     encoded, _, cached = encode_for_training(template, tokenizer, loaded.rows, args, mode)
     if args.val_dataset:
-        val = load_rows(args.val_dataset, skip_bad_rows=args.skip_bad_rows, seed=args.seed, manager=manager)
+        val = load_rows(
+            args.val_dataset, skip_bad_rows=args.skip_bad_rows, seed=args.seed, manager=manager, **takes
+        )
         eval_rows, _, _ = encode_for_training(template, tokenizer, val.rows, args, mode)
         train_rows = encoded
     else:
