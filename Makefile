@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.stamp-installed
-# Every plugin and hardware adapter of this repo that installs on this machine.
-PLUGIN_DIRS := $(patsubst %/pyproject.toml,%,$(wildcard plugins/*/pyproject.toml hw_adapters/*/pyproject.toml))
+# Every plugin and hardware adapter of this repo that installs on this machine. Not swift-ascend:
+# torch-npu pins its own torch (hw_adapters/swift-ascend/README.md); its tests import its source.
+NOT_INSTALLED := hw_adapters/swift-ascend
+PLUGIN_DIRS := $(filter-out $(NOT_INSTALLED),$(patsubst %/pyproject.toml,%,$(wildcard plugins/*/pyproject.toml hw_adapters/*/pyproject.toml)))
 
 VLLM_VENV := .venv-vllm
 VLLM_PY := $(VLLM_VENV)/bin/python
@@ -19,6 +21,9 @@ $(STAMP): pyproject.toml constraints.txt $(addsuffix /pyproject.toml,$(PLUGIN_DI
 	# torch first, pinned to the CPU wheel, so that nothing later pulls a CUDA build
 	$(PY) -m pip install -q -c constraints.txt torch==2.13.0
 	$(PY) -m pip install -q -c constraints.txt -e '.[train,serve,dev]' $(addprefix -e ,$(PLUGIN_DIRS))
+	# The packages left out above stay importable (lint-imports checks them) without an entry point:
+	# a .pth names their source folders, so Swift does not load them as plugins.
+	$(PY) -c "import sys, sysconfig, pathlib; pathlib.Path(sysconfig.get_paths()['purelib'], 'swift-not-installed-sources.pth').write_text(''.join(str(pathlib.Path(d).resolve()) + chr(10) for d in sys.argv[1:]))" $(NOT_INSTALLED)
 	touch $(STAMP)
 
 demo: setup

@@ -43,20 +43,29 @@ def _version(dist: str) -> str | None:
         return None
 
 
-def collect_env(check_runtimes: bool = True) -> dict[str, Any]:
-    from swift_core.plugins import get_plugin_manager
+def collect_runtimes(manager: Any) -> list[dict[str, Any]]:
+    """Every installed runtime (by name; `priority` says which `--device auto` tries first): usable
+    or not and why, its devices, dtypes, visible-device variable, memory and what works on it
+    (`HardwareRuntime.describe`)."""
     from swift_core.runtimes.selection import instantiate
 
-    manager = get_plugin_manager()
     runtimes: list[dict[str, Any]] = []
-    if check_runtimes:
-        for descriptor in manager.registry("runtimes"):
-            try:
-                runtimes.append({**instantiate(descriptor).describe(), "priority": descriptor.priority})
-            except Exception as exc:  # report, never crash a bug report
-                runtimes.append(
-                    {"name": descriptor.name, "available": False, "why": f"{type(exc).__name__}: {exc}"}
-                )
+    for descriptor in manager.registry("runtimes"):
+        entry = {"distribution": descriptor.distribution, "priority": descriptor.priority}
+        try:
+            runtimes.append({**instantiate(descriptor).describe(), **entry})
+        except Exception as exc:  # report, never crash a bug report
+            runtimes.append(
+                {"name": descriptor.name, "available": False, "why": f"{type(exc).__name__}: {exc}", **entry}
+            )
+    return runtimes
+
+
+def collect_env(check_runtimes: bool = True, manager: Any = None) -> dict[str, Any]:
+    from swift_core.plugins import get_plugin_manager
+
+    manager = manager or get_plugin_manager()
+    runtimes = collect_runtimes(manager) if check_runtimes else []
     return {
         "python": sys.version.split()[0],
         "platform": platform.platform(),
@@ -93,14 +102,8 @@ def env(as_json: bool) -> None:
     if missing:
         click.echo(f"  not installed: {', '.join(missing)}")
     click.echo("runtimes:")
-    for rt in data["runtimes"]:
-        if rt.get("available"):
-            click.echo(
-                f"  {rt['name']:<8}available  devices={rt['devices']} dtypes={','.join(rt['dtypes'])} "
-                f"dist={rt['dist_backend']} priority={rt['priority']}"
-            )
-        else:
-            click.echo(f"  {rt['name']:<8}unavailable: {rt.get('why', '')}")
+    for line in runtime_lines(data["runtimes"]):
+        click.echo(line)
     click.echo("plugins:")
     for p in data["plugins"]:
         why = f"  ({p['reason']})" if p["reason"] else ""
@@ -117,3 +120,31 @@ def env(as_json: bool) -> None:
         click.echo(f"  SWIFT_LOAD_PLUGINS: {', '.join(policy['load_only']) or '(empty: none)'}")
     if policy["disabled"]:
         click.echo(f"  disabled: {', '.join(policy['disabled'])}")
+
+
+def runtime_lines(runtimes: list[dict[str, Any]]) -> list[str]:
+    """`swift env`'s runtime section: one line per runtime, then what works on a usable one."""
+    lines = []
+    for rt in runtimes:
+        where = f"  [{rt.get('distribution', '?')}, priority {rt.get('priority', 0)}]"
+        visible = "".join(f" {k}={v}" for k, v in (rt.get("visible_devices") or {}).items() if v is not None)
+        if not rt.get("available"):
+            lines.append(f"  {rt['name']:<8}unavailable: {rt.get('why', '')}{where}")
+            continue
+        lines.append(
+            f"  {rt['name']:<8}available  devices={rt['devices']} dtypes={','.join(rt['dtypes'])} "
+            f"dist={rt['dist_backend']}{visible}{where}"
+        )
+        support = rt.get("support") or {}
+        for key in ("quantized_training", "flash_attention", "fused_optimizers", "distributed"):
+            if key in support:
+                lines.append(f"            {key.replace('_', ' ')}: {support[key]}")
+        for kind, label in (("engines", "engine"), ("strategies", "strategy")):
+            for name, why in (support.get(f"{kind}_refused") or {}).items():
+                lines.append(f"            refuses {label} {name}: {why}")
+        memory = rt.get("memory")
+        if memory:
+            lines.append(
+                "            memory: " + ", ".join(f"{k}={v / 2**30:.2f} GiB" for k, v in memory.items())
+            )
+    return lines

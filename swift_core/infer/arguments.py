@@ -183,8 +183,12 @@ def engine_config(args: EngineArguments, manager: Any = None) -> EngineConfig:
 def build_engine(args: EngineArguments, manager: Any = None) -> InferenceEngine:
     """The engine plugin `--engine` names, built from the arguments."""
     from swift_core.plugins import get_plugin_manager
+    from swift_core.runtimes.selection import refuse_unsupported
+    from swift_core.runtimes.support import Workload
 
     manager = manager or get_plugin_manager()
+    # An engine the runtime declares it cannot run (vLLM on MPS) is refused before it loads.
+    refuse_unsupported(args.device, Workload(engine=manager.get("engines", args.engine).name), manager)
     factory = manager.load("engines", args.engine)
     engine = factory(engine_config(args, manager))
     if not isinstance(engine, InferenceEngine):

@@ -27,6 +27,7 @@ from swift_core.models.heads import CAUSAL_LM, HeadKind
 from swift_core.models.loading import load_tokenizer, template_for
 from swift_core.models.resolve import ResolvedModel, resolve_model
 from swift_core.runtimes.base import DTYPE_NAMES, torch_dtype
+from swift_core.runtimes.support import Workload
 
 
 @dataclass
@@ -161,11 +162,7 @@ def check_dtype(dtype_name: str, runtime: Any) -> None:
     """A user error for a dtype Swift does not know or the runtime cannot run."""
     if dtype_name not in DTYPE_NAMES:
         raise SwiftError(f"--torch_dtype {dtype_name!r}: use one of {', '.join(DTYPE_NAMES)}")
-    if dtype_name not in runtime.supported_dtypes():
-        raise SwiftError(
-            f"--torch_dtype {dtype_name} is not supported on {runtime.name}: "
-            f"use {', '.join(runtime.supported_dtypes())}"
-        )
+    runtime.check(Workload(dtype=dtype_name))  # with the runtime's why (bf16 on an old macOS)
 
 
 def load_for_inference(

@@ -10,6 +10,7 @@ from typing import Any
 
 from swift_core.errors import SwiftError
 from swift_core.runtimes.base import HardwareRuntime
+from swift_core.runtimes.support import Workload
 
 
 def instantiate(descriptor: Any) -> HardwareRuntime:
@@ -47,3 +48,25 @@ def select_runtime(device: str = "auto", manager: Any = None) -> HardwareRuntime
     raise SwiftError(
         f"--device auto: no runtime is available. Tried: {'; '.join(tried) or 'none registered'}"
     )
+
+
+def refuse_unsupported(device: str, work: Workload, manager: Any = None) -> None:
+    """Refuse what the runtime `device` names (or `auto` picks) declares it cannot do.
+
+    For commands whose capability chooses its own device (an inference engine: `--device cuda:1`,
+    or an NPU served by an engine's own backend with no Swift runtime installed): the device
+    string's type is looked up, and when no installed, usable runtime matches, the capability is
+    left to decide. Training selects its runtime strictly and calls `HardwareRuntime.check`.
+    """
+    if manager is None:
+        from swift_core.plugins import get_plugin_manager
+
+        manager = get_plugin_manager()
+    name = (device or "auto").split(":")[0]
+    if name != "auto" and name not in manager.registry("runtimes"):
+        return
+    try:
+        runtime = select_runtime(name, manager)
+    except SwiftError:
+        return
+    runtime.check(work)

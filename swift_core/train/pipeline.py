@@ -19,7 +19,8 @@ from swift_core import __version__
 from swift_core.errors import SwiftError
 from swift_core.models.heads import CAUSAL_LM, HeadKind
 from swift_core.models.loader import PreparedModel
-from swift_core.runtimes.base import torch_dtype
+from swift_core.runtimes.base import launched_world_size, torch_dtype
+from swift_core.runtimes.support import Workload
 
 DEFAULT_LR_ADAPTER = 1e-4
 DEFAULT_LR_FULL = 1e-5
@@ -81,10 +82,14 @@ def check_capabilities(args: Any, manager: Any) -> Capabilities:
         quantizer.check(args)
     runtime = select_runtime(args.device, manager)
     dtype_name = args.torch_dtype or runtime.default_dtype()
-    if dtype_name not in runtime.supported_dtypes():
-        raise SwiftError(
-            f"--torch_dtype {dtype_name} is not supported on {runtime.name}: use {', '.join(runtime.supported_dtypes())}"
+    # What the runtime declares it cannot do (bf16 on an old macOS, QLoRA on an NPU) is refused now.
+    runtime.check(
+        Workload(
+            dtype=dtype_name,
+            quantizer=args.quant_method if quantizer is not None else None,
+            world_size=launched_world_size(),
         )
+    )
     runtime.configure()
     return Capabilities(tuner, quantizer, runtime, dtype_name)
 

@@ -1,24 +1,36 @@
-"""The CUDA runtime: device discovery and dtypes through torch.cuda."""
+"""The CUDA runtime: device discovery, dtypes, memory and what works, through torch.cuda.
+
+A ROCm build of torch answers `torch.cuda` too (HIP behind the same API); this runtime declines it
+(`torch.version.hip` is set) so that swift-rocm, which knows the AMD GPUs' limits, drives it.
+"""
 
 from __future__ import annotations
 
-from swift_core.runtimes.base import HardwareRuntime
+from swift_core.runtimes.base import HardwareRuntime, allocator_memory_stats
+from swift_core.runtimes.support import Feature, RuntimeSupport
+
+# flash-attn 2 and bf16 need Ampere (compute capability 8.0) or newer.
+AMPERE = (8, 0)
 
 
 class CudaRuntime(HardwareRuntime):
     name = "cuda"
     device_type = "cuda"
     dist_backend = "nccl"
+    visible_devices_env = "CUDA_VISIBLE_DEVICES"
 
     def is_available(self) -> bool:
         import torch
 
-        return bool(torch.cuda.is_available())
+        return getattr(torch.version, "hip", None) is None and bool(torch.cuda.is_available())
 
     def unavailable_reason(self) -> str:
         import torch
 
-        if torch.version.cuda is None and getattr(torch.version, "hip", None) is None:
+        hip = getattr(torch.version, "hip", None)
+        if hip is not None:
+            return f"this torch ({torch.__version__}) is a ROCm build (HIP {hip}): the rocm runtime (swift-rocm) drives it"
+        if torch.version.cuda is None:
             return f"this torch ({torch.__version__}) is a CPU-only build"
         return (
             "torch.cuda.is_available() is False (no GPU visible; check CUDA_VISIBLE_DEVICES and the driver)"
@@ -35,6 +47,40 @@ class CudaRuntime(HardwareRuntime):
         if torch.cuda.is_bf16_supported():
             return ["bfloat16", "float16", "float32"]
         return ["float16", "float32"]
+
+    def _capability(self) -> tuple[int, int]:
+        import torch
+
+        return tuple(torch.cuda.get_device_capability(0))  # type: ignore[return-value]
+
+    def support(self) -> RuntimeSupport:
+        import torch
+
+        major, minor = self._capability()
+        gpu = f"{torch.cuda.get_device_name(0)} (sm_{major}{minor})"
+        ampere = (major, minor) >= AMPERE
+        return RuntimeSupport(
+            dtypes=tuple(self.supported_dtypes()),
+            dtype_notes={
+                "bfloat16": f"bf16 needs compute capability 8.0 (Ampere) or newer; this GPU is {gpu}"
+            },
+            quantized_training=Feature.yes("bitsandbytes CUDA kernels"),
+            flash_attention=Feature.yes(gpu)
+            if ampere
+            else Feature.no(f"flash-attn 2 needs Ampere (sm_80) or newer; this GPU is {gpu}: use sdpa"),
+            fused_optimizers=Feature.yes(),
+            distributed=Feature.yes("nccl"),
+        )
+
+    def memory_stats(self, index: int = 0) -> dict[str, int]:
+        import torch
+
+        return allocator_memory_stats(torch.cuda, index)
+
+    def empty_cache(self) -> None:
+        import torch
+
+        torch.cuda.empty_cache()
 
     def configure(self) -> None:
         import os

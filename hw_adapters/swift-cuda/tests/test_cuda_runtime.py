@@ -45,3 +45,57 @@ def test_auto_falls_back_to_cpu_and_explicit_cuda_is_a_clear_error(monkeypatch):
     assert select_runtime("auto", _manager()).name == "cpu"
     with pytest.raises(SwiftError, match="--device cuda: the cuda runtime is installed but not usable"):
         select_runtime("cuda", _manager())
+
+
+GIB = 2**30
+
+
+def _gpu(monkeypatch, capability=(9, 0), name="NVIDIA H100 80GB HBM3", bf16=True):
+    """A CUDA build with one GPU: the extra torch.cuda functions the support declaration and the
+    memory stats call (`get_device_capability`, `get_device_name`, the allocator's counters)."""
+    monkeypatch.setattr(torch.version, "cuda", "12.8")
+    monkeypatch.setattr(torch.version, "hip", None)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: bf16)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda index=0: capability)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda index=0: name)
+    monkeypatch.setattr(torch.cuda, "memory_allocated", lambda index=0: 1 * GIB)
+    monkeypatch.setattr(torch.cuda, "memory_reserved", lambda index=0: 2 * GIB)
+    monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda index=0: 3 * GIB)
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda index=0: (70 * GIB, 80 * GIB))
+
+
+def test_support_declaration_follows_the_compute_capability(monkeypatch):
+    from swift_core.runtimes.support import Workload
+
+    _gpu(monkeypatch)
+    hopper = select_runtime("cuda", _manager())
+    assert hopper.visible_devices_env == "CUDA_VISIBLE_DEVICES" and hopper.device_string(2) == "cuda:2"
+    hopper.check(Workload(dtype="bfloat16", quantizer="bnb", flash_attention=True, world_size=8))
+    assert hopper.memory_stats() == {
+        "allocated": 1 * GIB,
+        "reserved": 2 * GIB,
+        "peak_allocated": 3 * GIB,
+        "free": 70 * GIB,
+        "total": 80 * GIB,
+    }
+
+    _gpu(monkeypatch, capability=(7, 5), name="Tesla T4", bf16=False)
+    turing = select_runtime("cuda", _manager())
+    with pytest.raises(SwiftError) as err:
+        turing.check(Workload(dtype="bfloat16", flash_attention=True))
+    message = str(err.value)
+    assert (
+        "--torch_dtype bfloat16: bf16 needs compute capability 8.0" in message
+        and "Tesla T4 (sm_75)" in message
+    )
+    assert "flash attention: flash-attn 2 needs Ampere (sm_80) or newer" in message
+
+
+def test_a_rocm_build_is_left_to_the_rocm_runtime(monkeypatch):
+    _gpu(monkeypatch)
+    monkeypatch.setattr(torch.version, "hip", "6.4.1")
+    monkeypatch.setattr(torch.version, "cuda", None)
+    with pytest.raises(SwiftError, match=r"ROCm build \(HIP 6\.4\.1\): the rocm runtime \(swift-rocm\)"):
+        select_runtime("cuda", _manager())

@@ -1,0 +1,1 @@
+"""swift-ascend: the Huawei Ascend NPU hardware runtime plugin (torch-npu)."""

@@ -1,0 +1,1 @@
+"""swift-mps: the Apple MPS (Metal) hardware runtime plugin."""

@@ -1,0 +1,1 @@
+"""swift-rocm: the AMD ROCm hardware runtime plugin."""
