@@ -28,7 +28,7 @@ def dataclass_command(name: str, args_cls: type, run: Callable[[Any], Any], summ
             ctx.exit(0)
         return run(parse_arguments(full_cls, list(argv)))
 
-    return click.Command(
+    command = click.Command(
         name,
         callback=callback,
         params=[click.Argument(["argv"], nargs=-1, type=click.UNPROCESSED)],
@@ -37,3 +37,6 @@ def dataclass_command(name: str, args_cls: type, run: Callable[[Any], Any], summ
         add_help_option=False,
         context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
     )
+    # The web UI builds its forms from the same class (swift_core.webui.forms).
+    command.args_cls = args_cls  # type: ignore[attr-defined]
+    return command

@@ -56,6 +56,11 @@ CORE_COMMANDS: dict[str, tuple[str, str]] = {
         "swift_core.cli.download_cmd:download",
         "Download a model from the Hugging Face hub or ModelScope.",
     ),
+    # The web UI sits above the CLI (its forms are these commands), so its command lives with it.
+    "web-ui": (
+        "swift_core.webui.command:web_ui",
+        "Train, watch, chat, export and deploy from a browser (a local job service).",
+    ),
 }
 
 GLOBAL_MULTI_OPTIONS = {"--policy": "SWIFT_POLICY", "--disable-plugin": "SWIFT_DISABLE_PLUGINS"}
@@ -84,8 +89,15 @@ def apply_global_options(argv: list[str]) -> None:
 
 
 class _Formatter(logging.Formatter):
+    """`level: message`, then the traceback of a record logged with one (a server's 500)."""
+
     def format(self, record: logging.LogRecord) -> str:
-        return f"{record.levelname.lower()}: {record.getMessage()}"
+        text = f"{record.levelname.lower()}: {record.getMessage()}"
+        if record.exc_info:
+            text += "\n" + self.formatException(record.exc_info)
+        elif record.exc_text:
+            text += "\n" + record.exc_text
+        return text
 
 
 class SwiftGroup(click.Group):

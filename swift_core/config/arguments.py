@@ -298,3 +298,45 @@ def format_help(cls: type, *, prog: str, summary: str = "") -> str:
 def as_dict(args: Any) -> dict[str, Any]:
     """The resolved arguments as plain data (written next to checkpoints as args.json)."""
     return dataclasses.asdict(args)
+
+
+def describe_fields(cls: type) -> list[dict[str, Any]]:
+    """The fields of an arguments dataclass as plain data, in `--help` order, for forms.
+
+    The web UI renders its forms from this (and `--help` from the same `_Spec`), so a flag added
+    to a command, or an option a capability plugin brings, appears in both at once.
+    """
+    from swift_core.config.option_schema import CAPABILITIES_KEY
+
+    spec = _Spec(cls)
+    out: list[dict[str, Any]] = []
+    for group, names in help_groups(cls):
+        for name in names:
+            f = spec.fields[name]
+            tp, optional = _unwrap_optional(spec.hints[name])
+            is_list = get_origin(tp) in (list, tuple)
+            elem = (get_args(tp) or (Any,))[0] if is_list else tp
+            if get_origin(elem) is Literal:
+                kind, choices = "choice", [str(c) for c in get_args(elem)]
+            else:
+                choices = []
+                kind = {bool: "bool", int: "int", float: "float", str: "str"}.get(elem, "json")
+            default = _default_text(f)
+            required = default == "(required)" and f.default is MISSING and f.default_factory is MISSING
+            out.append(
+                {
+                    "name": name,
+                    "group": group,
+                    "capability_option": bool(f.metadata.get(CAPABILITIES_KEY)),
+                    "capabilities": list(f.metadata.get(CAPABILITIES_KEY, ())),
+                    "type": kind,
+                    "list": is_list,
+                    "optional": optional,
+                    "choices": choices,
+                    "default": None if required else default,
+                    "required": required,
+                    "help": f.metadata.get("help", ""),
+                    "aliases": list(f.metadata.get("aliases", ())),
+                }
+            )
+    return out
