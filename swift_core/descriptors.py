@@ -197,7 +197,7 @@ class TunerDescriptor(Descriptor):
 
 
 # What an alignment loss is computed from (AlignmentLossDescriptor.scores).
-SCORE_KINDS = ("logps", "reward")
+SCORE_KINDS = ("logps", "reward", "rollouts")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -206,7 +206,10 @@ class AlignmentLossDescriptor(Descriptor):
 
     `scores` says what the loss is computed from: "logps", the policy's summed log-probabilities of
     each answer (a causal LM; DPO and its family), or "reward", one scalar per sequence from a
-    sequence-classification head with a single output (a reward model, Bradley-Terry).
+    sequence-classification head with a single output (a reward model, Bradley-Terry), or
+    "rollouts", online RL (the GRPO family, `swift_core.rl`): per-token log-probs of completions the
+    policy samples itself, scored by reward functions; `needs_reference` then means "a reference when
+    --beta is not 0" and `paired` is not read.
     """
 
     needs_reference: bool = True
@@ -222,6 +225,18 @@ class AlignmentLossDescriptor(Descriptor):
             )
         if self.scores == "reward" and self.needs_reference:
             raise ValueError(f"alignment loss {self.name!r}: a reward-model loss takes no reference model")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RewardFunctionDescriptor(Descriptor):
+    """A reward function of online RL (`swift rlhf --rlhf_type grpo --reward_funcs NAME ...`).
+
+    `factory` names a callable `(prompts, completions, **columns) -> list[float | None]`, sync or
+    async (a coroutine function), or a class built once with the function's options (or with no
+    argument when it declares none) whose instances are such callables. See `swift_core.rl.rewards`.
+    """
+
+    kind_label = "reward function"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -295,5 +310,6 @@ KINDS: dict[str, Kind] = {
         Kind("runtimes", "register_runtimes", RuntimeDescriptor, "device"),
         Kind("strategies", "register_strategies", StrategyDescriptor),
         Kind("scorers", "register_scorers", ScorerDescriptor, "metric"),
+        Kind("reward_functions", "register_reward_functions", RewardFunctionDescriptor, "reward_funcs"),
     )
 }

@@ -96,6 +96,18 @@ def register_alignment_losses(register: Register) -> None:
 
 
 @hookspec
+def register_reward_functions(register: Register) -> None:
+    """Register reward functions of online RL (`RewardFunctionDescriptor`, factory -> a callable
+    `(prompts, completions, **columns) -> list[float | None]`, sync or async): accuracy, format, ...
+
+    Selected by `--reward_funcs` in `swift rlhf --rlhf_type grpo` (and the other losses whose
+    descriptor has `scores="rollouts"`); called once per batch of sampled completions with the
+    prompts, the completions' text and token ids and the dataset's other columns. `options` become
+    flags of `swift rlhf`.
+    """
+
+
+@hookspec
 def register_quantizers(register: Register) -> None:
     """Register quantizers (`QuantizerDescriptor`, factory -> a `Quantizer`): `load_time` ones
     quantize while the model loads (QLoRA, `--quant_method` of the training commands);

@@ -11,5 +11,6 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "tuners": "swift_core.builtin.tuners",
     "alignment-losses": "swift_core.builtin.alignment_losses",
     "engines": "swift_core.builtin.engines",
+    "online-rl": "swift_core.builtin.online_rl",
     "scorers": "swift_core.builtin.scorers",
 }

@@ -12,7 +12,12 @@ from swift_core.config.train_args import TrainArguments
 @dataclass(kw_only=True)
 class RLHFArguments(TrainArguments):
     ARG_GROUP: ClassVar[str] = "alignment"
-    CAPABILITY_KINDS: ClassVar[tuple[str, ...]] = ("tuners", "quantizers:load_time", "alignment_losses")
+    CAPABILITY_KINDS: ClassVar[tuple[str, ...]] = (
+        "tuners",
+        "quantizers:load_time",
+        "alignment_losses",
+        "reward_functions",  # online RL (--rlhf_type grpo): --reward_funcs and their options
+    )
 
     rlhf_type: str = arg(
         "dpo",

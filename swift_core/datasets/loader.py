@@ -621,6 +621,7 @@ def load_rows(
     split: str = "train",
     check: Callable[[dict[str, Any]], None] | None = None,
     answer_optional: bool = False,
+    keep_columns: bool = False,
     modalities: tuple[str, ...] | None = None,
     family: str = "",
 ) -> DatasetLoadResult:
@@ -631,6 +632,8 @@ def load_rows(
     `check` is what the pipeline needs of each converted row (e.g. a rejected answer for DPO): it
     raises `RowError(field, message)`, reported with the file and line like any bad row.
     `answer_optional`: rows for inference may stop at the prompt (see `convert_row`).
+    `keep_columns`: each row also gets `columns`, the record's fields the converted row does not
+    hold (online RL hands them to reward functions: `solution`, ...), before `check` sees it.
     `modalities`: what the model (of family `family`) takes (`ModelFamily.modalities`); given, a
     row with images is refused unless "image" is among them, and every local image is opened.
     """
@@ -655,6 +658,9 @@ def load_rows(
                     row = _convert(record, columns, base_dir, answer_optional)
                     if modalities is not None:
                         check_row_images(row, modalities, family)
+                    if keep_columns:
+                        raw = _apply_columns(dict(record), columns)
+                        row["columns"] = {k: v for k, v in raw.items() if k not in row}
                     if check is not None:
                         check(row)
                     rows.append(row)

@@ -109,6 +109,10 @@ def check_alignment_loss(
 
     manager = manager if manager is not None else builtin_manager()
     descriptor = manager.get("alignment_losses", name)
+    if descriptor.scores == "rollouts":  # online RL (GRPO family): its own battery
+        from swift_core.testing.rollout_loss_contract import check_rollout_loss
+
+        return check_rollout_loss(descriptor, config=config, seed=seed)
     origin = f" ({descriptor.distribution})" if descriptor.distribution else ""
     check = Checker(f"alignment loss {descriptor.name!r}{origin}")
     config = config if config is not None else loss_config(descriptor)
