@@ -15,6 +15,7 @@ torchrun worker) makes the same decision. A policy file is TOML:
     deny = ["swift-untrusted"]     # plugin or distribution names
     [allow]                        # when present, only these distributions load
     swift-vllm = ">=0.1,<1"        # PEP 440 specifier; "" or "*" for any version
+    allow_remote_code = false      # forbid --trust_remote_code (a model folder's own Python); default true
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from swift_core.errors import PolicyError
 
 SYSTEM_POLICY_PATH = Path("/etc/swift/policy.toml")
 CORE_DISTRIBUTION = "swift-core"
-_KNOWN_KEYS = {"allow", "deny", "allow_builtins"}
+_KNOWN_KEYS = {"allow", "deny", "allow_builtins", "allow_remote_code"}
 
 
 def _normalize(name: str) -> str:
@@ -53,6 +54,7 @@ class PolicyFile:
     allow: dict[str, SpecifierSet] | None = None
     deny: frozenset[str] = frozenset()
     allow_builtins: bool = True
+    allow_remote_code: bool = True
 
     @classmethod
     def load(cls, path: str | Path) -> PolicyFile:
@@ -82,6 +84,12 @@ class PolicyFile:
             raise PolicyError(
                 f"policy file {path}, line {_line_of(text, 'allow_builtins')}: allow_builtins must be true or false"
             )
+        allow_remote_code = data.get("allow_remote_code", True)
+        if not isinstance(allow_remote_code, bool):
+            raise PolicyError(
+                f"policy file {path}, line {_line_of(text, 'allow_remote_code')}: allow_remote_code must be "
+                "true or false"
+            )
         deny = data.get("deny", [])
         if not isinstance(deny, list) or not all(isinstance(d, str) for d in deny):
             raise PolicyError(
@@ -109,7 +117,9 @@ class PolicyFile:
                         f"policy file {path}, line {_line_of(text, dist)}: {spec!r} is not a PEP 440 "
                         f"version specifier (for {dist!r})"
                     ) from None
-        return cls(str(path), allow, frozenset(_normalize(d) for d in deny), allow_builtins)
+        return cls(
+            str(path), allow, frozenset(_normalize(d) for d in deny), allow_builtins, allow_remote_code
+        )
 
 
 @dataclass(frozen=True)
@@ -174,6 +184,15 @@ class Policy:
                     )
         return Decision(True)
 
+    def remote_code_decision(self) -> Decision:
+        """Whether `--trust_remote_code true` may run a model folder's own Python."""
+        for pf in self.files:
+            if not pf.allow_remote_code:
+                return Decision(
+                    False, f"remote code is forbidden by policy {pf.path} (allow_remote_code = false)"
+                )
+        return Decision(True)
+
     def unknown_load_names(self, known: set[str]) -> list[str]:
         """Names in SWIFT_LOAD_PLUGINS that match no installed plugin or distribution."""
         if self.load_only is None:
@@ -190,6 +209,7 @@ class Policy:
                     "allow": None if pf.allow is None else {k: str(v) or "*" for k, v in pf.allow.items()},
                     "deny": sorted(pf.deny),
                     "allow_builtins": pf.allow_builtins,
+                    "allow_remote_code": pf.allow_remote_code,
                 }
                 for pf in self.files
             ],

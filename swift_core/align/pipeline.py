@@ -94,7 +94,12 @@ def build_reference(args: Any, descriptor: Any, caps: Any, model: Any, manager: 
         return None
     ref_model = None
     if args.ref_model:
-        prepared = prepare_model(args.ref_model, model_type=args.model_type, manager=manager)
+        prepared = prepare_model(
+            args.ref_model,
+            model_type=args.model_type,
+            trust_remote_code=args.trust_remote_code,
+            manager=manager,
+        )
         ref_model = load_weights(prepared, caps.dtype_name).eval()
         ref_model.requires_grad_(False)
     frozen = None

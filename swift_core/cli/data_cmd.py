@@ -34,8 +34,11 @@ def preview_rows(args: PreviewArguments) -> list[dict[str, Any]]:
 
     if not args.dataset:
         raise SwiftError("--dataset is required")
+    from swift_core.models.remote_code import decide_trust_remote_code
+
     resolved = resolve_model(args.model, args.model_type)
-    tokenizer = load_tokenizer(resolved.model)
+    trust = decide_trust_remote_code(resolved.model, resolved.family, args.trust_remote_code)
+    tokenizer = load_tokenizer(resolved.model, trust_remote_code=trust)
     template = template_for(args.template or resolved.family.template, tokenizer)
     loaded = load_rows(
         args.dataset,

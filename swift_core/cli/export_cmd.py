@@ -34,6 +34,9 @@ class ExportArguments:
     template: str | None = arg(
         None, help="Chat template for calibration rows (default: the checkpoint's or family's)"
     )
+    trust_remote_code: bool = arg(
+        False, help="Run the Python code a model folder ships (auto_map): only for folders you trust"
+    )
     merge_lora: bool = arg(False, help="Merge the adapter into the base weights", group="export")
     output_dir: str | None = arg(
         None, help="Where to write (default: CHECKPOINT-merged, or SOURCE-METHOD)", group="export"

@@ -20,6 +20,11 @@ class ModelArguments:
     template: str | None = arg(
         None, help="Chat template; default: the family's. 'jinja' uses the tokenizer's own"
     )
+    trust_remote_code: bool = arg(
+        False,
+        help="Run the Python code a model folder ships (auto_map; internlm2, minicpm, ...): it runs with "
+        "your rights, so only for folders you trust; a policy file can forbid it",
+    )
 
 
 @dataclass(kw_only=True)

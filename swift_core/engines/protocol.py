@@ -42,6 +42,9 @@ class EngineConfig:
     # The engine's own options: its descriptor's options dataclass filled from the flags (None
     # when the engine declares none); read with swift_core.config.options.options_for.
     options: Any = None
+    # The user's --trust_remote_code: a model folder's own Python runs only when True (and the
+    # policy allows it; swift_core.models.remote_code).
+    trust_remote_code: bool = False
 
 
 @dataclass

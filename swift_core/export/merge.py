@@ -42,7 +42,12 @@ def merge_adapter(
     out = Path(output_dir) if output_dir else checkpoint.path.with_name(checkpoint.path.name + "-merged")
     if out.exists() and any(out.iterdir()):
         raise SwiftError(f"{out} already exists and is not empty")
-    prepared = prepare_checkpoint(checkpoint, base_model=model, manager=manager)
+    prepared = prepare_checkpoint(
+        checkpoint,
+        base_model=model,
+        trust_remote_code=bool(getattr(args, "trust_remote_code", False)),
+        manager=manager,
+    )
     click.echo(f"merging {checkpoint.path} into {prepared.resolved.model}", err=True)
     tuner = manager.load("tuners", checkpoint.tuner)()
     merged = tuner.merge(

@@ -180,6 +180,7 @@ def run_quantize(args: Any, manager: Any = None) -> Path:
             source,
             model_type=args.model_type or info.get("family"),
             template=args.template or info.get("template"),
+            trust_remote_code=bool(getattr(args, "trust_remote_code", False)),
             manager=manager,
         )
         calibrates = quantizer.calibration != "none"

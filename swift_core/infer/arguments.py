@@ -43,6 +43,11 @@ class EngineArguments:
         aliases=("infer_backend",),
     )
     engine_kwargs: str | None = arg(None, help="Engine-specific options as a JSON object")
+    trust_remote_code: bool = arg(
+        False,
+        help="Run the Python code a model folder ships (auto_map): only for folders you trust; a policy "
+        "file can forbid it",
+    )
     device: str = arg("auto", help="auto, cpu, cuda, npu, mps")
     torch_dtype: str | None = arg(
         None, help="float32, bfloat16, float16; default: the runtime's", aliases=("dtype",)
@@ -177,6 +182,7 @@ def engine_config(args: EngineArguments, manager: Any = None) -> EngineConfig:
         seed=args.seed,
         extra=extra,
         options=descriptor.options_from(args),
+        trust_remote_code=args.trust_remote_code,
     )
 
 

@@ -57,6 +57,7 @@ class RewardScorer:
             head=REWARD,
             device=config.device,
             torch_dtype=config.torch_dtype,
+            trust_remote_code=config.trust_remote_code,
             manager=manager,
         )
         self.tokenizer, self.template, self.model, self.device = (

@@ -2,7 +2,7 @@
 
 Training (`swift sft/pt/rlhf`), the transformers engine, reward scoring and `swift export
 --merge_lora` all load through here, so a model is loaded the same way whatever runs it: the
-family that decides `trust_remote_code`, the template a checkpoint was trained with, the head's
+user's `trust_remote_code` (a model folder's code runs only when asked), the template a checkpoint was trained with, the head's
 auto class and config overrides (`HeadKind`), and the checkpoint's adapter put back by the tuner
 that wrote it.
 
@@ -40,6 +40,7 @@ class PreparedModel:
     head: HeadKind
     checkpoint: Checkpoint | None = None  # the Swift checkpoint it came from, if any
     adapter: str | None = None  # the checkpoint's adapter folder, put on the weights when loaded
+    trust_remote_code: bool = False  # the user's --trust_remote_code, as the policy allowed it
 
     @property
     def family(self) -> Any:
@@ -71,15 +72,20 @@ def prepare_model(
     template: str | None = None,
     head: HeadKind = CAUSAL_LM,
     tokenizer_path: str | None = None,
+    trust_remote_code: bool = False,
     manager: Any = None,
 ) -> PreparedModel:
     """`model` (a folder, hub id or alias) resolved, its tokenizer (or `tokenizer_path`'s) loaded
-    and `template` (default: the family's) bound to it."""
+    and `template` (default: the family's) bound to it. A model folder's own Python runs only with
+    `trust_remote_code` (the user's flag, where the policy allows it): see `models.remote_code`."""
+    from swift_core.models.remote_code import decide_trust_remote_code
+
     manager = _manager(manager)
     resolved = resolve_model(model, model_type, manager)
-    tokenizer = load_tokenizer(tokenizer_path or resolved.model)
+    trust = decide_trust_remote_code(resolved.model, resolved.family, trust_remote_code)
+    tokenizer = load_tokenizer(tokenizer_path or resolved.model, trust_remote_code=trust)
     bound = template_for(template or resolved.family.template, tokenizer, manager)
-    return PreparedModel(resolved, tokenizer, bound, head)
+    return PreparedModel(resolved, tokenizer, bound, head, trust_remote_code=trust)
 
 
 def prepare_checkpoint(
@@ -88,6 +94,7 @@ def prepare_checkpoint(
     base_model: str | None = None,
     model_type: str | None = None,
     template: str | None = None,
+    trust_remote_code: bool = False,
     manager: Any = None,
 ) -> PreparedModel:
     """A Swift checkpoint as it was trained: its family, template, head and tokenizer; an adapter
@@ -99,6 +106,7 @@ def prepare_checkpoint(
         template=template or checkpoint.template,
         head=checkpoint.head,
         tokenizer_path=checkpoint.tokenizer_path if checkpoint.has_adapter else None,
+        trust_remote_code=trust_remote_code,
         manager=manager,
     )
     prepared.checkpoint = checkpoint
@@ -113,6 +121,7 @@ def prepare_for_inference(
     model_type: str | None = None,
     template: str | None = None,
     head: HeadKind | None = None,
+    trust_remote_code: bool = False,
     manager: Any = None,
 ) -> PreparedModel:
     """`--model`/`--adapters` as given to `swift infer`: a Swift checkpoint as trained, anything
@@ -124,9 +133,21 @@ def prepare_for_inference(
         head.refuse_other(found, str(model))
     if checkpoint is not None:
         return prepare_checkpoint(
-            checkpoint, base_model=base_model, model_type=model_type, template=template, manager=manager
+            checkpoint,
+            base_model=base_model,
+            model_type=model_type,
+            template=template,
+            trust_remote_code=trust_remote_code,
+            manager=manager,
         )
-    return prepare_model(model, model_type=model_type, template=template, head=found, manager=manager)
+    return prepare_model(
+        model,
+        model_type=model_type,
+        template=template,
+        head=found,
+        trust_remote_code=trust_remote_code,
+        manager=manager,
+    )
 
 
 def load_weights(
@@ -137,8 +158,8 @@ def load_weights(
     with_adapter: bool = True,
     manager: Any = None,
 ) -> Any:
-    """`from_pretrained` with the head's auto class and config overrides, the family's
-    `trust_remote_code`, and `load_kwargs` (a quantizer's, an engine's `model_kwargs`); then the
+    """`from_pretrained` with the head's auto class and config overrides, the prepared
+    `trust_remote_code` (the user's choice, never the family's), and `load_kwargs` (a quantizer's, an engine's `model_kwargs`); then the
     checkpoint's adapter, put back by the tuner that saved it (unless `with_adapter` is False: an
     engine that serves several adapters loads them itself)."""
     kwargs = {
@@ -148,7 +169,7 @@ def load_weights(
     }
     try:
         model = prepared.head.model_class().from_pretrained(
-            prepared.resolved.model, trust_remote_code=prepared.family.remote_code, **kwargs
+            prepared.resolved.model, trust_remote_code=prepared.trust_remote_code, **kwargs
         )
     except OSError as exc:
         raise SwiftError(f"cannot load the model {prepared.resolved.model!r}: {exc}") from None

@@ -7,11 +7,13 @@ from typing import Any
 from swift_core.errors import SwiftError
 
 
-def load_tokenizer(path_or_id: str) -> Any:
+def load_tokenizer(path_or_id: str, trust_remote_code: bool = False) -> Any:
+    """The tokenizer; a folder's own tokenizer code runs only with `trust_remote_code` (the loader
+    decides it, see `swift_core.models.remote_code`)."""
     from transformers import AutoTokenizer
 
     try:
-        return AutoTokenizer.from_pretrained(path_or_id)
+        return AutoTokenizer.from_pretrained(path_or_id, trust_remote_code=trust_remote_code)
     except OSError as exc:
         raise SwiftError(
             f"cannot load the tokenizer of {path_or_id!r}: {exc}. For a hub model, run `swift download --model "

@@ -105,6 +105,7 @@ def setup_model_family(
         model_type=args.model_type,
         template=args.template or default_template,
         head=head,
+        trust_remote_code=args.trust_remote_code,
         manager=manager,
     )
 

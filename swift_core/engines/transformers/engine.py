@@ -111,6 +111,7 @@ class TransformersEngine(InferenceEngine):
             model_type=config.model_type,
             template=config.template,
             head=CAUSAL_LM,
+            trust_remote_code=config.trust_remote_code,
             manager=manager,
         )
         if config.seed is not None:
