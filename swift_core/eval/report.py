@@ -42,18 +42,18 @@ def model_label(result: dict[str, Any]) -> str:
 
 def format_table(results: list[dict[str, Any]]) -> str:
     headers = ("model", "dataset", "metric", "score", "rows", "failed")
-    lines = [
-        (
-            model_label(r),
-            str(r["dataset"]["name"]),
-            f"{r['metric']}{'' if r.get('higher_is_better', True) else ' (lower is better)'}",
-            f"{r['score']:.4f}",
-            str(r.get("n", "")),
-            str(r.get("failed", 0)),
-        )
-        for r in results
-    ]
+    lines = []
     for r in results:
+        lines.append(
+            (
+                model_label(r),
+                str(r["dataset"]["name"]),
+                f"{r['metric']}{'' if r.get('higher_is_better', True) else ' (lower is better)'}",
+                f"{r['score']:.4f}",
+                str(r.get("n", "")),
+                str(r.get("failed", 0)),
+            )
+        )
         for group, value in (r.get("groups") or {}).items():
             lines.append(("", f"  {group}", r["metric"], f"{value:.4f}", "", ""))
     widths = [

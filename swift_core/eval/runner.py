@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ import click
 
 from swift_core.errors import SwiftError
 from swift_core.eval.arguments import EvalArguments
+from swift_core.eval.provenance import model_settings
 from swift_core.eval.rows import ScoredRow
 from swift_core.eval.scoring import build_scorer, score_rows, scorer_descriptor
 from swift_core.eval.tasks import Task, load_task
@@ -86,38 +86,6 @@ def score_predictions_files(args: EvalArguments, tasks: list[Task], manager: Any
             )
         )
     return results
-
-
-def _template_name(engine_args: Any, manager: Any) -> str | None:
-    """The template the engine will render with, resolved the way every engine resolves it."""
-    from swift_core.engines.adapter_folders import choose_template, read_adapters, split_checkpoint
-    from swift_core.infer.arguments import engine_config
-
-    try:
-        config = engine_config(engine_args, manager)
-        config, adapter = split_checkpoint(config, engine_args.engine)
-        adapters = ([adapter] if adapter else []) + list(read_adapters(config.adapters, engine_args.engine))
-        return choose_template(config, adapters, manager)[0]
-    except SwiftError:
-        return engine_args.template
-
-
-def model_settings(args: EvalArguments, model: str | None, manager: Any) -> tuple[Any, dict[str, Any]]:
-    engine_args = replace(args, model=model)
-    engine = manager.get("engines", args.engine)
-    settings = {
-        "model": model,
-        "adapters": list(args.adapters),
-        "template": _template_name(engine_args, manager),
-        "template_options": args.chat_template_options(),
-        "system": args.system,
-        "few_shot": args.few_shot,
-        "engine": engine.name,
-        "engine_kwargs": args.engine_kwargs,
-        "torch_dtype": args.torch_dtype,
-        "generation": args.generation_settings(),
-    }
-    return engine_args, settings
 
 
 def evaluate_models(args: EvalArguments, tasks: list[Task], manager: Any) -> list[dict[str, Any]]:

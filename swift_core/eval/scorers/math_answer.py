@@ -2,7 +2,7 @@
 
 The final answer is, in order: what follows GSM8K's `####`, the last `\\boxed{...}`, what follows
 "answer is"/"answer:", else the last number in the text. "1,000", "$1000", "1000.0" and "1e3" are
-equal; "1/2" equals "0.5"; expressions ("2*x + x", "3x") are compared with sympy when both parse.
+equal; "1/2" equals "0.5"; an answer of one word ("x^2") is taken whole; expressions ("2*x + x", "3x") are compared with sympy when both parse.
 """
 
 from __future__ import annotations
@@ -28,8 +28,9 @@ def _boxed(text: str) -> str | None:
     return None
 
 
-def final_answer(text: str) -> str:
-    """The answer a solution ends with (see the module docstring for the order)."""
+def final_answer(text: str, last_number: bool = True) -> str:
+    """The answer a solution ends with (see the module docstring for the order). A reference is
+    read with `last_number=False`: "2*x + x" is an answer, not a text whose last number is 2."""
     if "####" in text:
         return text.rsplit("####", 1)[1].strip()
     boxed = _boxed(text)
@@ -38,7 +39,9 @@ def final_answer(text: str) -> str:
     said = re.search(r"answer\s*(?:is|:)\s*(.+?)(?:\.\s|\.?$|\n)", text, flags=re.IGNORECASE)
     if said:
         return said.group(1).strip()
-    numbers = _NUMBER.findall(text)
+    if not text.strip() or len(text.split()) == 1:  # one token ("x^2", "$1,000"): the answer itself
+        return text.strip()
+    numbers = _NUMBER.findall(text) if last_number else []
     return numbers[-1] if numbers else text.strip()
 
 
@@ -87,5 +90,5 @@ class MathAnswer(Scorer):
 
     def score(self, prediction: str, row: TaskRow) -> RowScore:
         got = final_answer(prediction)
-        ok = any(answers_equal(got, final_answer(r)) for r in references(row))
+        ok = any(answers_equal(got, final_answer(r, last_number=False)) for r in references(row))
         return RowScore(float(ok), extracted=got)
