@@ -12,7 +12,10 @@ VLLM_VENV := .venv-vllm
 VLLM_PY := $(VLLM_VENV)/bin/python
 VLLM_STAMP := $(VLLM_VENV)/.stamp-installed
 
-.PHONY: setup demo test lint bench docs clean setup-vllm test-vllm bench-vllm setup-browser
+LMEVAL_VENV := .venv-lmeval
+LMEVAL_STAMP := $(LMEVAL_VENV)/.stamp-installed
+
+.PHONY: setup demo test lint bench docs clean setup-vllm test-vllm bench-vllm setup-browser setup-lmeval
 
 setup: $(STAMP)
 
@@ -39,7 +42,7 @@ setup-browser:
 	command -v chromium >/dev/null || apt-get install -y -qq chromium >/dev/null \
 		|| (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 
-test: setup lint setup-browser
+test: setup lint setup-browser setup-lmeval
 	OMP_NUM_THREADS=1 SWIFT_REQUIRE_BROWSER=1 $(PY) -m pytest -q
 	$(MAKE) test-vllm
 
@@ -61,6 +64,18 @@ $(VLLM_STAMP): pyproject.toml constraints.txt plugins/swift-vllm/pyproject.toml
 	$(VLLM_PY) -c "import fastapi; v = fastapi.__version__; assert tuple(map(int, v.split('.')[:2])) < (0, 137), v"
 	touch $(VLLM_STAMP)
 
+# lm-evaluation-harness for `swift eval --eval_backend lm-eval`, in its own venv: lm-eval 0.4.13's
+# pytablewriter needs python-dateutil < 3, the main venv has 4.0 (docs/eval.md). It talks to
+# swift deploy over HTTP, so it needs no Swift; transformers only for tokenizing loglikelihood tasks.
+setup-lmeval: $(LMEVAL_STAMP)
+
+$(LMEVAL_STAMP): constraints.txt
+	test -x $(LMEVAL_VENV)/bin/python || $(PYTHON) -m venv $(LMEVAL_VENV)
+	$(LMEVAL_VENV)/bin/python -m pip install -q torch==2.13.0
+	$(LMEVAL_VENV)/bin/python -m pip install -q -c constraints.txt 'lm-eval[api]==0.4.13' transformers
+	$(LMEVAL_VENV)/bin/python -m pip check
+	touch $(LMEVAL_STAMP)
+
 test-vllm: $(VLLM_STAMP)
 	OMP_NUM_THREADS=1 $(VLLM_PY) -m pytest -q -p no:cacheprovider plugins/swift-vllm/tests
 
@@ -80,4 +95,4 @@ docs: setup
 	$(PY) -m swift_core.docgen
 
 clean:
-	rm -rf $(VENV) $(VLLM_VENV)
+	rm -rf $(VENV) $(VLLM_VENV) $(LMEVAL_VENV)
