@@ -25,6 +25,31 @@ GIB = 2**30
 ASCEND = plugin_source("ascend", "swift_ascend.plugin", "swift-ascend")
 
 
+def _train_args(tmp_path, manager, **values):
+    """`swift sft`'s arguments for a model folder and a dataset file that exist (the argument checks
+    look at both before any weights load; nothing here loads them)."""
+    import json
+
+    from swift_core.config.options import build_arguments
+    from swift_core.config.train_args import TrainArguments
+
+    model = tmp_path / "model"
+    model.mkdir(exist_ok=True)
+    config = {"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2"}
+    (model / "config.json").write_text(json.dumps(config))
+    data = tmp_path / "train.jsonl"
+    row = {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}
+    data.write_text(json.dumps(row) + "\n")
+    return build_arguments(
+        TrainArguments,
+        manager,
+        model=str(model),
+        dataset=[str(data)],
+        output_dir=str(tmp_path / "out"),
+        **values,
+    )
+
+
 def _torch_release() -> str:
     return torch.__version__.split("+")[0]
 
@@ -108,30 +133,20 @@ def test_a_torch_npu_built_for_another_torch_is_refused(npu):
         select_runtime("npu", plugin_manager(ASCEND))
 
 
-def test_qlora_on_npu_is_refused_when_sft_checks_its_arguments(npu):
+def test_qlora_on_npu_is_refused_when_sft_checks_its_arguments(npu, tmp_path):
     """The real `swift sft` check (train.pipeline.check_capabilities) with swift-bnb's quantizer:
     refused before any model loads, with why and what to do instead."""
     pytest.importorskip("swift_bnb")
-    from swift_core.config.options import build_arguments
-    from swift_core.config.train_args import TrainArguments
     from swift_core.train.pipeline import check_capabilities
 
     npu()
     manager = plugin_manager(ASCEND, plugin_source("bnb", "swift_bnb.plugin", "swift-bnb"))
-    qlora = build_arguments(
-        TrainArguments,
-        manager,
-        model="m",
-        dataset=["d.jsonl"],
-        device="npu",
-        quant_method="bnb",
-        quant_bits=4,
-    )
+    qlora = _train_args(tmp_path, manager, device="npu", quant_method="bnb", quant_bits=4)
     with pytest.raises(
         SwiftError, match=r"--quant_method bnb \(QLoRA.*no Ascend NPU kernels.*LoRA in bfloat16"
     ):
         check_capabilities(qlora, manager)
-    lora = build_arguments(TrainArguments, manager, model="m", dataset=["d.jsonl"], device="npu")
+    lora = _train_args(tmp_path, manager, device="npu")
     caps = check_capabilities(lora, manager)
     assert caps.runtime.name == "npu" and caps.dtype_name == "bfloat16"
 

@@ -19,6 +19,31 @@ GIB = 2**30
 MPS = plugin_source("mps", "swift_mps.plugin", "swift-mps")
 
 
+def _train_args(tmp_path, manager, **values):
+    """`swift sft`'s arguments for a model folder and a dataset file that exist (the argument checks
+    look at both before any weights load; nothing here loads them)."""
+    import json
+
+    from swift_core.config.options import build_arguments
+    from swift_core.config.train_args import TrainArguments
+
+    model = tmp_path / "model"
+    model.mkdir(exist_ok=True)
+    config = {"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2"}
+    (model / "config.json").write_text(json.dumps(config))
+    data = tmp_path / "train.jsonl"
+    row = {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}
+    data.write_text(json.dumps(row) + "\n")
+    return build_arguments(
+        TrainArguments,
+        manager,
+        model=str(model),
+        dataset=[str(data)],
+        output_dir=str(tmp_path / "out"),
+        **values,
+    )
+
+
 @pytest.fixture
 def mac(monkeypatch):
     calls = []
@@ -57,21 +82,15 @@ def test_off_a_mac_mps_says_why_and_auto_falls_back(monkeypatch):
         select_runtime("mps", manager)
 
 
-def test_bf16_on_an_older_macos_is_refused_by_sft_before_the_model_loads(mac):
-    from swift_core.config.options import build_arguments
-    from swift_core.config.train_args import TrainArguments
+def test_bf16_on_an_older_macos_is_refused_by_sft_before_the_model_loads(mac, tmp_path):
     from swift_core.train.pipeline import check_capabilities
 
     mac(macos=(13, 6))
     manager = plugin_manager(MPS)
-    args = build_arguments(
-        TrainArguments, manager, model="m", dataset=["d.jsonl"], device="mps", torch_dtype="bfloat16"
-    )
+    args = _train_args(tmp_path, manager, device="mps", torch_dtype="bfloat16")
     with pytest.raises(SwiftError, match=r"--torch_dtype bfloat16: MPS computes bf16 only on macOS 14"):
         check_capabilities(args, manager)
-    fp16 = build_arguments(
-        TrainArguments, manager, model="m", dataset=["d.jsonl"], device="mps", torch_dtype="float16"
-    )
+    fp16 = _train_args(tmp_path, manager, device="mps", torch_dtype="float16")
     assert check_capabilities(fp16, manager).dtype_name == "float16"
 
 
@@ -100,15 +119,13 @@ def test_an_engine_without_a_metal_platform_is_refused_by_build_engine(mac, tmp_
         build_engine(args, manager)
 
 
-def test_many_processes_on_mps_are_refused(mac, monkeypatch):
-    from swift_core.config.options import build_arguments
-    from swift_core.config.train_args import TrainArguments
+def test_many_processes_on_mps_are_refused(mac, monkeypatch, tmp_path):
     from swift_core.train.pipeline import check_capabilities
 
     mac()
     monkeypatch.setenv("WORLD_SIZE", "2")
     manager = plugin_manager(MPS)
-    args = build_arguments(TrainArguments, manager, model="m", dataset=["d.jsonl"], device="mps")
+    args = _train_args(tmp_path, manager, device="mps")
     with pytest.raises(SwiftError, match="2 processes: MPS is one GPU per machine"):
         check_capabilities(args, manager)
     with pytest.raises(SwiftError, match="strategy fsdp: MPS is one GPU per machine"):
