@@ -106,8 +106,9 @@ class AscendRuntime(HardwareRuntime):
             dtypes=tuple(self.supported_dtypes()),
             dtype_notes={"bfloat16": f"this NPU ({chip}) does not compute bf16 (the Atlas A2 series does)"},
             quantized_training=Feature.no(
-                "bitsandbytes has no Ascend NPU kernels (its backends are CUDA/HIP, XPU, HPU, MPS and CPU), "
-                "so QLoRA is not supported on NPU: train LoRA in bfloat16 instead"
+                "bitsandbytes ships no Ascend NPU kernels (its backends are CUDA/HIP, XPU, HPU, MPS and CPU; "
+                "QLoRA runs on NPU fail inside bitsandbytes' matmul, LLaMA-Factory#6452), so QLoRA is refused "
+                "on NPU: train LoRA in bfloat16 instead"
             ),
             flash_attention=Feature.yes("torch_npu's npu_fusion_attention, which transformers uses on NPU"),
             fused_optimizers=Feature.no(
