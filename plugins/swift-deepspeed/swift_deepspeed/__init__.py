@@ -1,0 +1,1 @@
+"""swift-deepspeed: DeepSpeed ZeRO as a Swift strategy plugin."""

@@ -1,0 +1,42 @@
+"""The strategy interface: what a distributed strategy tells the training pipeline.
+
+Strategies drive engines that already exist (torch DDP, FSDP2 through accelerate, DeepSpeed
+ZeRO): a strategy says which `transformers.TrainingArguments` fields select and configure its
+engine, and refuses, while arguments are checked, what it cannot do. The Trainer and accelerate
+then build the process groups, shard the state and sync the gradients; no strategy calls
+`init_process_group` itself. A strategy is a plugin (`register_strategies`) so that DeepSpeed
+or Megatron install, or are denied by policy, on their own.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class StrategyContext:
+    """What a strategy may look at when it is checked and configured."""
+
+    world_size: int
+    runtime: Any  # swift_core.runtimes.base.HardwareRuntime
+    dtype_name: str
+    saves_adapter: bool  # the tuner trains an adapter (LoRA, ...) rather than the weights
+    quantized: bool  # a load-time quantizer (QLoRA)
+    options: Any = None  # the strategy's options dataclass filled from the flags
+
+
+class Strategy(ABC):
+    name: str = ""
+
+    def check(self, args: Any, ctx: StrategyContext) -> None:  # noqa: B027 - optional
+        """Raise SwiftError for what this strategy cannot do with these arguments (before any load)."""
+
+    @abstractmethod
+    def trainer_arguments(self, args: Any, ctx: StrategyContext) -> dict[str, Any]:
+        """`transformers.TrainingArguments` fields that select and configure this strategy's engine."""
+
+    def describe(self, ctx: StrategyContext) -> str:
+        """One line for the run's start-up message."""
+        return f"{self.name} over {ctx.world_size} processes"
