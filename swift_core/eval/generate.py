@@ -66,44 +66,46 @@ def read_cached(path: Path, task: Task) -> list[ScoredRow] | None:
     ]
 
 
-def generate(engine: InferenceEngine, task: Task, request_for: Any, system: str | None) -> list[ScoredRow]:
-    """Ask every row; a row the engine refuses (too long, ...) is kept with its error."""
+def generate(
+    engine: InferenceEngine, tasks: list[Task], request_for: Any, system: str | None
+) -> list[list[ScoredRow]]:
+    """Ask every row of every task in one event loop (the engine batches across tasks too), then
+    close the engine; a row the engine refuses (too long, ...) is kept with its error."""
     from tqdm import tqdm
 
-    results: list[ScoredRow | None] = [None] * len(task.rows)
+    results: list[list[ScoredRow | None]] = [[None] * len(t.rows) for t in tasks]
+    jobs = [(k, i) for k, t in enumerate(tasks) for i in range(len(t.rows))]
 
-    async def one(i: int) -> tuple[int, Any]:
+    async def one(k: int, i: int) -> tuple[int, int, Any]:
+        task = tasks[k]
         try:
             request: GenerationRequest = request_for(prompt_messages(task.rows[i], task.shots, system))
-            return i, await engine.generate(request)
+            return k, i, await engine.generate(request)
         except UnsupportedRequest as exc:
-            return i, exc
+            return k, i, exc
 
     async def run_all() -> None:
+        names = ", ".join(t.name for t in tasks)
         try:
             with tqdm(
-                total=len(task.rows),
-                desc=f"eval {task.name}",
-                unit="row",
-                file=sys.stderr,
-                dynamic_ncols=True,
+                total=len(jobs), desc=f"eval {names}", unit="row", file=sys.stderr, dynamic_ncols=True
             ) as bar:
-                for done in asyncio.as_completed([one(i) for i in range(len(task.rows))]):
-                    i, outcome = await done
-                    row = task.rows[i]
+                for done in asyncio.as_completed([one(k, i) for k, i in jobs]):
+                    k, i, outcome = await done
+                    row = tasks[k].rows[i]
                     if isinstance(outcome, BaseException):
-                        results[i] = ScoredRow(row, None, error=str(outcome))
+                        results[k][i] = ScoredRow(row, None, error=str(outcome))
                     else:
-                        results[i] = ScoredRow(row, outcome.choices[0].text)
+                        results[k][i] = ScoredRow(row, outcome.choices[0].text)
                     bar.update(1)
         finally:
             await engine.close()
 
     asyncio.run(run_all())
-    return [r for r in results if r is not None]
+    return [[r for r in rows if r is not None] for rows in results]
 
 
-def write_predictions(path: Path, rows: list[ScoredRow], settings: dict[str, Any]) -> None:
+def write_predictions(path: Path, rows: list[ScoredRow]) -> None:
     """Swift's predictions format (swift_core.eval.predictions reads it back)."""
     records = []
     for r in rows:

@@ -95,27 +95,34 @@ def evaluate_models(args: EvalArguments, tasks: list[Task], manager: Any) -> lis
     results = []
     for model in args.model or [None]:
         engine_args, settings = model_settings(args, model, manager)
-        engine = None
-        for task in tasks:
-            key = cache_key(settings, task)
-            label = _slug(model or args.adapters[0]) + (
-                f"+{_slug(args.adapters[0])}" if model and args.adapters else ""
-            )
-            path = Path(args.output_dir) / "predictions" / label / f"{_slug(task.name)}-{key}.jsonl"
-            rows = read_cached(path, task) if args.use_cache else None
+        label = _slug(model or args.adapters[0]) + (
+            f"+{_slug(args.adapters[0])}" if model and args.adapters else ""
+        )
+        paths = [
+            Path(args.output_dir) / "predictions" / label / f"{_slug(t.name)}-{cache_key(settings, t)}.jsonl"
+            for t in tasks
+        ]
+        answered: list[list[ScoredRow] | None] = [
+            read_cached(p, t) if args.use_cache else None for p, t in zip(paths, tasks)
+        ]
+        for path, rows in zip(paths, answered):
             if rows is not None:
                 click.echo(f"eval: reusing cached predictions {path}", err=True)
-            else:
-                if engine is None:
-                    engine = build_engine(engine_args, manager)
-                started = time.perf_counter()
-                rows = generate(engine, task, args.request, args.system)
-                click.echo(
-                    f"eval: {task.name}: {len(rows)} rows answered in {time.perf_counter() - started:.1f}s",
-                    err=True,
-                )
-                write_predictions(path, rows, settings)
-                engine = None  # generate() closed it; the next task builds it again only if needed
+        todo = [k for k, rows in enumerate(answered) if rows is None]
+        if todo:  # the engine loads only when something is not cached
+            engine = build_engine(engine_args, manager)
+            started = time.perf_counter()
+            fresh = generate(engine, [tasks[k] for k in todo], args.request, args.system)
+            n = sum(len(rows) for rows in fresh)
+            click.echo(
+                f"eval: {model or args.adapters[0]}: {n} rows answered in {time.perf_counter() - started:.1f}s",
+                err=True,
+            )
+            for k, rows in zip(todo, fresh):
+                write_predictions(paths[k], rows)
+                answered[k] = rows
+        for task, path, rows in zip(tasks, paths, answered):
+            assert rows is not None
             score = _score(task, rows, args, manager)
             results.append(
                 _result(task, score, **settings, backend="native", predictions=str(path.resolve()))
