@@ -133,6 +133,12 @@ class ModelFamily(Descriptor):
     # "image" once a family's pipeline encodes images (the multimodal work declares it). A row with
     # images for a family without "image" is refused with its file, line and field.
     modalities: tuple[str, ...] = ("text",)
+    # The model head (`swift_core.models.heads`) its models load with when they write text, where
+    # it is not the causal LM: "vision_lm" (AutoModelForImageTextToText) for Qwen2-VL.
+    head: str = ""
+    # How grounding boxes are written for it (`swift_core.multimodal.boxes`): "qwen2_vl" (0-1000 of
+    # the image), "qwen2_5_vl" (pixels of the resized image); "" for families without grounding.
+    box_codec: str = ""
     min_transformers: str = ""
     remote_code: bool = False
     priority: int = 0

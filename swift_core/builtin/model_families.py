@@ -203,6 +203,9 @@ FAMILIES: tuple[ModelFamily, ...] = (
         lora_target_modules=_ATTN,
         all_linear_modules=_ATTN + _MLP,
         modality="vision",
+        modalities=("text", "image"),
+        head="vision_lm",
+        box_codec="qwen2_vl",
         min_transformers="4.45",
     ),
     _family(
@@ -220,6 +223,9 @@ FAMILIES: tuple[ModelFamily, ...] = (
         lora_target_modules=_ATTN,
         all_linear_modules=_ATTN + _MLP,
         modality="vision",
+        modalities=("text", "image"),
+        head="vision_lm",
+        box_codec="qwen2_5_vl",
         min_transformers="4.49",
     ),
     # --- Llama --------------------------------------------------------------------------------

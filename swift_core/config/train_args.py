@@ -39,7 +39,37 @@ class QuantArguments:
 
 
 @dataclass(kw_only=True)
-class TrainArguments(ModelArguments, DataArguments, TunerArguments, QuantArguments):
+class VisionArguments:
+    """Images of vision-language families (swift_core.multimodal); ignored for text families."""
+
+    ARG_GROUP: ClassVar[str] = "vision"
+
+    max_pixels: int | None = arg(
+        None,
+        help="Largest image area (pixels) after resizing; bounds visual tokens and memory. Default: the model's",
+    )
+    min_pixels: int | None = arg(
+        None, help="Smallest image area (pixels) after resizing. Default: the model's"
+    )
+
+
+@dataclass(kw_only=True)
+class FreezeArguments:
+    ARG_GROUP: ClassVar[str] = "vision"
+
+    freeze_vit: bool | None = arg(
+        None, help="Keep the vision tower frozen; default: true with an adapter tuner (LoRA)"
+    )
+    freeze_aligner: bool | None = arg(
+        None, help="Keep the aligner (vision-to-text projection) frozen; default: as --freeze_vit"
+    )
+    freeze_llm: bool = arg(False, help="Keep the language model frozen (train only vision parts)")
+
+
+@dataclass(kw_only=True)
+class TrainArguments(
+    ModelArguments, DataArguments, TunerArguments, QuantArguments, VisionArguments, FreezeArguments
+):
     ARG_GROUP: ClassVar[str] = "training"
     # Capabilities whose options these commands take (swift_core.config.options).
     CAPABILITY_KINDS: ClassVar[tuple[str, ...]] = ("tuners", "quantizers:load_time")

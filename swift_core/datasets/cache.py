@@ -116,6 +116,10 @@ def encode_rows_cached(
     key = cache_key(rows, template, tokenizer, **settings)
     hit = load(key)
     if hit is not None:
+        # The cache holds ids only; a row's images (part of the key) come back from the row.
+        for row, encoded_row in zip(rows, hit):
+            if encoded_row is not None and row.get("images"):
+                encoded_row.images = list(row["images"])
         return hit, True
     encoded = encode_rows(template, tokenizer, rows, **settings)
     save(key, encoded)

@@ -22,6 +22,9 @@ Mode = Literal["sft", "pt"]
 class EncodedRow:
     input_ids: list[int]
     labels: list[int]
+    # The row's images (paths or URLs), one `<|image_pad|>`-style placeholder each in input_ids:
+    # a vision collator widens them once the images are read (swift_core.multimodal.inputs).
+    images: list[str] | None = None
 
     def __len__(self) -> int:
         return len(self.input_ids)
@@ -60,7 +63,7 @@ def encode_rows(
         flat = [s.text for segs in per_row for s in segs]
         ids_flat = tokenize_batch(tokenizer, flat)
         k = 0
-        for segs in per_row:
+        for row, segs in zip(chunk, per_row):
             input_ids: list[int] = []
             labels: list[int] = []
             for seg in segs:
@@ -68,7 +71,7 @@ def encode_rows(
                 k += 1
                 input_ids += ids
                 labels += ids if seg.trainable else [IGNORE_INDEX] * len(ids)
-            out.append(_truncate(EncodedRow(input_ids, labels), max_length, truncation))
+            out.append(_truncate(EncodedRow(input_ids, labels, row.get("images") or None), max_length, truncation))
     return out
 
 
@@ -93,9 +96,9 @@ def _truncate(row: EncodedRow, max_length: int | None, truncation: Truncation) -
     if truncation == "delete":
         return None
     if truncation == "left":
-        return EncodedRow(row.input_ids[-max_length:], row.labels[-max_length:])
+        return EncodedRow(row.input_ids[-max_length:], row.labels[-max_length:], row.images)
     if truncation == "right":
-        return EncodedRow(row.input_ids[:max_length], row.labels[:max_length])
+        return EncodedRow(row.input_ids[:max_length], row.labels[:max_length], row.images)
     raise SwiftError(f"unknown truncation strategy {truncation!r}; use delete, left or right")
 
 

@@ -53,8 +53,9 @@ class HeadKind:
         return {"num_labels": self.num_labels, "pad_token_id": self.pad_token_id(tokenizer)}
 
     def refuse_other(self, found: HeadKind, what: str) -> None:
-        """Raise a user error when `what` (a model or checkpoint) has another head than this one."""
-        if found != self:
+        """Raise a user error when `what` (a model or checkpoint) has another head than this one.
+        Heads that do the same job (a vision-language model writes text as a causal LM does) agree."""
+        if (found.generates, found.scores) != (self.generates, self.scores):
             raise SwiftError(f"{what} is {found.description}, not {self.description}: {found.usage}")
 
 
@@ -79,7 +80,19 @@ REWARD = HeadKind(
     num_labels=1,
     pad_sources=("pad_token_id", "eos_token_id"),
 )
-HEADS: tuple[HeadKind, ...] = (CAUSAL_LM, REWARD)
+# A vision-language model (Qwen2-VL): a causal LM fed image features next to the text; a family
+# names it (`ModelFamily.head`), since its `...ForConditionalGeneration` architecture is loaded by
+# transformers' image-text-to-text auto class, not AutoModelForCausalLM.
+VISION_LM = HeadKind(
+    name="vision_lm",
+    auto_class="AutoModelForImageTextToText",
+    scores="logps",
+    generates=True,
+    architecture_suffix="VLForConditionalGeneration",
+    description="a vision-language model (it writes answers about images and text)",
+    usage="chat with it, serve it or answer a dataset with swift infer / swift deploy",
+)
+HEADS: tuple[HeadKind, ...] = (CAUSAL_LM, REWARD, VISION_LM)
 
 
 def head_named(name: str) -> HeadKind:
@@ -87,6 +100,15 @@ def head_named(name: str) -> HeadKind:
         if head.name == name:
             return head
     raise SwiftError(f"unknown model head {name!r}; known: {', '.join(h.name for h in HEADS)}")
+
+
+def head_for_family(family: Any, head: HeadKind) -> HeadKind:
+    """The head a command's `head` becomes for `family`: a family that names its own head for
+    writing text (`ModelFamily.head`, e.g. "vision_lm") gets it instead of the causal LM."""
+    name = getattr(family, "head", "") or ""
+    if name and head.generates:
+        return head_named(name)
+    return head
 
 
 def head_for_scores(scores: str) -> HeadKind:

@@ -23,7 +23,7 @@ from typing import Any
 
 from swift_core.errors import SwiftError
 from swift_core.models.checkpoint import Checkpoint, model_head
-from swift_core.models.heads import CAUSAL_LM, HeadKind
+from swift_core.models.heads import CAUSAL_LM, HeadKind, head_for_family
 from swift_core.models.loading import load_tokenizer, template_for
 from swift_core.models.resolve import ResolvedModel, resolve_model
 from swift_core.runtimes.base import DTYPE_NAMES, torch_dtype
@@ -82,6 +82,7 @@ def prepare_model(
 
     manager = _manager(manager)
     resolved = resolve_model(model, model_type, manager)
+    head = head_for_family(resolved.family, head)  # a vision-language family loads its own head
     trust = decide_trust_remote_code(resolved.model, resolved.family, trust_remote_code)
     tokenizer = load_tokenizer(tokenizer_path or resolved.model, trust_remote_code=trust)
     bound = template_for(template or resolved.family.template, tokenizer, manager)

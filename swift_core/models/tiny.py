@@ -84,6 +84,92 @@ ARCH_OVERRIDES: dict[str, dict[str, Any]] = {
 }
 
 
+# Vision-language model types: their config nests the text sizes in `text_config` and adds a tiny
+# vision tower; the folder also gets the image processor a hub folder ships
+# (preprocessor_config.json), so it loads through the same code as a real one.
+VISION_CONFIGS: dict[str, dict[str, Any]] = {
+    "qwen2_vl": {
+        "depth": 2,
+        "embed_dim": 32,
+        "num_heads": 2,
+        "mlp_ratio": 2,
+        "patch_size": 14,
+        "spatial_merge_size": 2,
+        "temporal_patch_size": 2,
+    },
+    "qwen2_5_vl": {
+        "depth": 2,
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_heads": 2,
+        "patch_size": 14,
+        "spatial_merge_size": 2,
+        "temporal_patch_size": 2,
+        "window_size": 56,
+        "fullatt_block_indexes": [1],
+    },
+}
+TINY_VL_INIT = 0.1
+# The vision config key of the merger's output width (the text model's hidden size).
+VISION_OUTPUT_WIDTH = {"qwen2_vl": "hidden_size", "qwen2_5_vl": "out_hidden_size"}
+# The special tokens of a vision-language config, by the config key that holds their id.
+VISION_TOKENS = {
+    "image_token_id": "<|image_pad|>",
+    "video_token_id": "<|video_pad|>",
+    "vision_start_token_id": "<|vision_start|>",
+    "vision_end_token_id": "<|vision_end|>",
+}
+
+
+def _vision_config(model_type: str, text: dict[str, Any], tokenizer: Any) -> Any:
+    """A tiny vision-language config: `text` as its text part (with the multimodal rotary sections
+    Qwen2-VL needs), a tiny vision tower whose merger writes the text width, and the ids of its
+    vision tokens from `tokenizer`."""
+    from transformers import AutoConfig
+
+    half_head = text["hidden_size"] // text["num_attention_heads"] // 2
+    section = [half_head // 4, (half_head - half_head // 4) // 2]
+    section.append(half_head - sum(section))
+    # A wider initialisation than transformers' 0.02: with 64-wide layers and a frozen, tied head
+    # (LoRA), 0.02 caps the logits near uniform and an adapter cannot make an answer likely.
+    text = {
+        **text,
+        "rope_scaling": {"type": "mrope", "mrope_section": section},
+        "initializer_range": TINY_VL_INIT,
+        "bos_token_id": text.get("bos_token_id"),
+    }
+    vision = {
+        **VISION_CONFIGS[model_type],
+        VISION_OUTPUT_WIDTH[model_type]: text["hidden_size"],
+        "initializer_range": TINY_VL_INIT,
+    }
+    ids = {key: tokenizer.convert_tokens_to_ids(tok) for key, tok in VISION_TOKENS.items()}
+    return AutoConfig.for_model(
+        model_type,
+        text_config=text,
+        vision_config=vision,
+        tie_word_embeddings=True,
+        **{k: v for k, v in text.items() if k.endswith("token_id")},
+        **ids,
+    )
+
+
+def save_image_processor(
+    out: Path, config: Any, min_pixels: int = 56 * 56, max_pixels: int = 112 * 112
+) -> None:
+    """The Qwen2-VL image processor (its Pillow backend: no torchvision here) next to the weights."""
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+
+    vision = config.vision_config
+    Qwen2VLImageProcessorPil(
+        min_pixels=min_pixels,
+        max_pixels=max_pixels,
+        patch_size=vision.patch_size,
+        merge_size=vision.spatial_merge_size,
+        temporal_patch_size=vision.temporal_patch_size,
+    ).save_pretrained(out)
+
+
 def train_tokenizer(template: Any, vocab_size: int = 2000, seed: int = 0, jinja: str | None = None) -> Any:
     """A byte-level BPE tokenizer with the template's special tokens, as a transformers tokenizer."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
@@ -154,8 +240,14 @@ def build_tiny_model(
             kwargs[f"{name}_id"] = tokenizer.convert_tokens_to_ids(token)
     kwargs["tie_word_embeddings"] = True
     torch.manual_seed(seed)
-    config = AutoConfig.for_model(model_type, **kwargs)
-    model = AutoModelForCausalLM.from_config(config)
+    if model_type in VISION_CONFIGS:
+        from transformers import AutoModelForImageTextToText
+
+        config = _vision_config(model_type, kwargs, tokenizer)
+        model = AutoModelForImageTextToText.from_config(config)
+    else:
+        config = AutoConfig.for_model(model_type, **kwargs)
+        model = AutoModelForCausalLM.from_config(config)
     if model.generation_config is not None:
         stops = [tokenizer.convert_tokens_to_ids(t) for t in tmpl.stop if t in tokenizer.get_vocab()]
         model.generation_config.eos_token_id = stops or kwargs.get("eos_token_id")
@@ -164,4 +256,6 @@ def build_tiny_model(
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
+    if model_type in VISION_CONFIGS:
+        save_image_processor(out, config)
     return out

@@ -29,7 +29,10 @@ class EncodedDataset:
 
 
 def _to_features(encoded: list[EncodedRow]) -> list[dict[str, list[int]]]:
-    return [{"input_ids": e.input_ids, "labels": e.labels} for e in encoded]
+    return [
+        {"input_ids": e.input_ids, "labels": e.labels, **({"images": e.images} if e.images else {})}
+        for e in encoded
+    ]
 
 
 def encode_for_training(

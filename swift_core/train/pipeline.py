@@ -127,14 +127,29 @@ def prepare_run_dir(args: Any) -> tuple[Path, Path | None]:
     return run_dir, resume
 
 
+def vision_for(setup: PreparedModel, args: Any) -> Any:
+    """The image side of a vision-language family (None for text families): processor, resize
+    bounds, grounding codec, freezing (`swift_core.multimodal`)."""
+    from swift_core.multimodal.setup import vision_setup
+
+    vision = vision_setup(
+        setup, max_pixels=getattr(args, "max_pixels", None), min_pixels=getattr(args, "min_pixels", None)
+    )
+    if vision is not None and (getattr(args, "packing", False) or getattr(args, "padding_free", False)):
+        raise SwiftError("--packing and --padding_free are not supported with a vision-language model yet")
+    return vision
+
+
 def load_trainable_model(
     args: Any,
     caps: Capabilities,
     setup: PreparedModel,
     manager: Any,
+    vision: Any = None,
 ) -> Any:
     """The base model with the head `setup` names (quantized when asked), prepared and wrapped
-    by the tuner."""
+    by the tuner; for a vision-language model (`vision`), the tuner targets and trains only the
+    parts --freeze_vit/--freeze_aligner/--freeze_llm leave trainable."""
     import transformers
 
     from swift_core.models.loader import load_weights
@@ -151,7 +166,13 @@ def load_trainable_model(
     if args.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.enable_input_require_grads()
-    model = caps.tuner.apply(model, args, setup.resolved.family)
+    family = setup.resolved.family
+    adapter = caps.tuner.saves_adapter
+    if vision is not None:
+        family = vision.tuning_family(model, family, args, adapter)
+    model = caps.tuner.apply(model, args, family)
+    if vision is not None:
+        vision.freeze(model, args, adapter)
     manager.hook.after_model_load(model=model, tokenizer=setup.tokenizer, args=args)
     return model
 
@@ -285,12 +306,15 @@ def run_train(args: Any, mode: str = "sft", manager: Any = None) -> TrainResult:
     )
     if loaded.bad_rows:
         click.echo(loaded.bad_rows_summary(), err=True)
-    encoded, _, cached = encode_for_training(template, tokenizer, loaded.rows, args, mode)
+    vision = vision_for(setup, args)
+    rows = vision.prepare_rows(loaded.rows) if vision is not None else loaded.rows
+    encoded, _, cached = encode_for_training(template, tokenizer, rows, args, mode)
     if args.val_dataset:
         val = load_rows(
             args.val_dataset, skip_bad_rows=args.skip_bad_rows, seed=args.seed, manager=manager, **takes
         )
-        eval_rows, _, _ = encode_for_training(template, tokenizer, val.rows, args, mode)
+        val_rows = vision.prepare_rows(val.rows) if vision is not None else val.rows
+        eval_rows, _, _ = encode_for_training(template, tokenizer, val_rows, args, mode)
         train_rows = encoded
     else:
         train_rows, eval_rows = split_rows(encoded, args.split_dataset_ratio, args.seed)
@@ -303,7 +327,7 @@ def run_train(args: Any, mode: str = "sft", manager: Any = None) -> TrainResult:
     )
 
     run_dir, resume = prepare_run_dir(args)
-    model = load_trainable_model(args, caps, setup, manager)
+    model = load_trainable_model(args, caps, setup, manager, vision)
     lr = learning_rate(args, caps)
     swift_args = resolved_args(args, mode, caps, setup, lr)
     write_json_atomic(run_dir / "args.json", swift_args)
@@ -313,6 +337,8 @@ def run_train(args: Any, mode: str = "sft", manager: Any = None) -> TrainResult:
         if (args.padding_free or args.packing)
         else PadCollator(tokenizer.pad_token_id or 0)
     )
+    if vision is not None:
+        collator = vision.collator(collator)
     trainer = SwiftTrainer(
         model=model,
         args=training_arguments(args, run_dir, lr, caps, has_eval),

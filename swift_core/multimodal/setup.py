@@ -1,0 +1,85 @@
+"""What a pipeline needs to put images through a vision-language family, built once per run.
+
+`vision_setup(prepared, ...)` is None for a family that takes text only, so pipelines ask it once
+and never compare family names: training gets its row preparation (grounding boxes), collator and
+what trains; inference and serving get the processor and the grounding codec.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from swift_core.datasets.formats import RowError
+from swift_core.errors import SwiftError
+from swift_core.multimodal.boxes import BoxCodec, apply_objects, box_codec
+from swift_core.multimodal.freeze import FreezePlan, freeze_parts, tuning_family
+from swift_core.multimodal.inputs import VisionCollator
+from swift_core.multimodal.media import open_image
+from swift_core.multimodal.processor import VisionProcessor
+
+IMAGE = "image"
+
+
+def takes_images(family: Any) -> bool:
+    return IMAGE in tuple(getattr(family, "modalities", ()) or ())
+
+
+@dataclass
+class VisionSetup:
+    processor: VisionProcessor
+    codec: BoxCodec | None
+
+    def prepare_rows(self, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Rows with grounding placeholders written for this family (boxes need image sizes)."""
+        out = []
+        for n, row in enumerate(rows, 1):
+            if row.get("objects") and self.codec is not None:
+                try:
+                    sizes = []
+                    for src in row.get("images") or ():
+                        image = open_image(src)
+                        sizes.append((image.size, self.processor.resize(image).size))
+                    row = apply_objects(row, self.codec, sizes)
+                except RowError as exc:
+                    raise SwiftError(f"dataset row {n}: {exc.field}: {exc}") from None
+            out.append(row)
+        return out
+
+    def collator(self, text_collator: Any) -> VisionCollator:
+        return VisionCollator(text_collator, self.processor)
+
+    def tuning_family(self, model: Any, family: Any, args: Any, adapter: bool) -> Any:
+        return tuning_family(model, family, FreezePlan.from_args(args, adapter))
+
+    def freeze(self, model: Any, args: Any, adapter: bool) -> int:
+        return freeze_parts(model, FreezePlan.from_args(args, adapter))
+
+
+def processor_folders(prepared: Any) -> list[str]:
+    """Where the image processor of a prepared model may be: its weights' folder, then the base
+    model a full-weights checkpoint was trained from."""
+    folders = [str(prepared.resolved.model)]
+    checkpoint = getattr(prepared, "checkpoint", None)
+    base = getattr(checkpoint, "base_model", None) if checkpoint is not None else None
+    if base:
+        folders.append(str(base))
+    return folders
+
+
+def vision_setup(
+    prepared: Any, *, max_pixels: int | None = None, min_pixels: int | None = None
+) -> VisionSetup | None:
+    """The vision setup of a prepared model (`models.loader.PreparedModel`), None for text families."""
+    family = prepared.family
+    if not takes_images(family):
+        return None
+    folders = processor_folders(prepared)
+    folder = next((f for f in folders if (Path(f) / "preprocessor_config.json").is_file()), folders[0])
+    processor = VisionProcessor.from_folder(
+        folder, prepared.tokenizer, max_pixels=max_pixels, min_pixels=min_pixels
+    )
+    codec = box_codec(family.box_codec) if getattr(family, "box_codec", "") else None
+    return VisionSetup(processor, codec)
