@@ -18,6 +18,18 @@ class SwiftError(Exception):
     exit_code = 2
 
 
+class NothingToDo(SwiftError):
+    """The command has nothing to do (a finished run resumed): said plainly, exit status 0."""
+
+    exit_code = 0
+
+
+class Interrupted(SwiftError):
+    """The user stopped the command (Ctrl-C); the message says where it stopped and how to go on."""
+
+    exit_code = 130
+
+
 class UnknownNameError(SwiftError, KeyError):
     """A name (capability, argument, plugin) that is not known."""
 

@@ -124,7 +124,6 @@ def precompute_if_asked(args: Any, reference: Any, model: Any, datasets: list[An
 def run_rlhf(args: Any, manager: Any = None) -> Any:
     from swift_core.align.base import LossConfig
     from swift_core.align.collator import PreferenceCollator
-    from swift_core.align.trainer import PreferenceTrainer, RewardModelTrainer
     from swift_core.atomic import write_json_atomic
     from swift_core.models.heads import head_for_scores
     from swift_core.plugins import get_plugin_manager
@@ -132,6 +131,9 @@ def run_rlhf(args: Any, manager: Any = None) -> Any:
 
     manager = manager or get_plugin_manager()
     stages.normalize(args)
+    stages.check_names(args, manager)  # registry-only refusals come before torch is imported
+    from swift_core.align.trainer import PreferenceTrainer, RewardModelTrainer
+
     t_start = time.perf_counter()
     descriptor = manager.get("alignment_losses", args.rlhf_type)
     if descriptor.scores == "rollouts":  # online RL samples its own answers: swift_core.rl

@@ -208,10 +208,14 @@ def main(argv: list[str] | None = None) -> None:
         root.setLevel(logging.INFO)
         root.propagate = False
     apply_global_options(args)
+    from swift_core.cli.library_logs import sort_library_logs
+
+    sort_library_logs()  # libraries' notices that are not the user's business, dropped or explained
     try:
         cli.main(args=args, prog_name="swift", standalone_mode=False)
     except SwiftError as exc:
-        click.echo(f"Error: {exc}", err=True)
+        # A finished run or a Ctrl-C is reported plainly; anything else is the user's error.
+        click.echo(f"{'Error: ' if exc.exit_code not in (0, 130) else ''}{exc}", err=True)
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)

@@ -218,15 +218,26 @@ def parse_arguments(cls: type[T], argv: list[str]) -> T:
     if missing:
         raise SwiftError(f"missing required argument(s): {', '.join('--' + m for m in missing)}")
     try:
-        return cls(**kwargs)
+        parsed = cls(**kwargs)
     except (ValueError, TypeError) as exc:
         if isinstance(exc, SwiftError):
             raise
         raise SwiftError(str(exc)) from None
+    object.__setattr__(parsed, EXPLICIT_ATTR, frozenset(kwargs))
+    return parsed
+
+
+EXPLICIT_ATTR = "_explicit_fields"
+
+
+def explicitly_set(args: Any) -> frozenset[str]:
+    """The fields the user gave (flags or config keys), not defaults: how a pipeline tells
+    `--use_lora false --tuner_type lora` (a conflict) from `--use_lora false` alone."""
+    return frozenset(getattr(args, EXPLICIT_ATTR, ()))
 
 
 # The order of the commands' own `--help` groups; other groups follow in order of appearance.
-GROUP_ORDER = ("model", "data", "training", "tuner", "quantization", "output")
+GROUP_ORDER = ("model", "data", "training", "tuner", "quantization", "distributed", "output")
 
 
 def _field_group(cls: type, name: str, f: Field[Any]) -> str:

@@ -577,6 +577,14 @@ def _resolve(spec: str, target: str, manager: Any, split: str) -> _Source:
     )
 
 
+def check_dataset_specs(specs: list[str], manager: Any = None, split: str = "train") -> None:
+    """Refuse an unknown dataset name or a missing file now, reading no rows (what a pipeline
+    checks before it imports torch)."""
+    for spec in (s.strip() for s in specs if s and s.strip()):
+        target, _ = parse_spec(spec)
+        _resolve(spec, target, manager, split)
+
+
 # --- sampling and loading -----------------------------------------------------------------------
 
 

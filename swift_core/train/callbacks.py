@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -11,9 +12,14 @@ from transformers import TrainerCallback
 
 
 class ProgressBarCallback(TrainerCallback):
-    """One tqdm bar over the optimizer steps, showing the latest loss and throughput."""
+    """One tqdm bar over the optimizer steps, showing the latest loss and throughput, on a
+    terminal; elsewhere (a log file, a CI job, the web UI) one plain line per log (every
+    --logging_steps steps) instead of a bar redrawn with carriage returns into one huge line."""
 
-    def __init__(self) -> None:
+    def __init__(self, stream: Any = None) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        isatty = getattr(self.stream, "isatty", None)
+        self.plain = not (isatty is not None and isatty())
         self.bar: Any = None
         self.start = 0.0
         self.start_tokens = 0
@@ -28,9 +34,13 @@ class ProgressBarCallback(TrainerCallback):
     def on_train_begin(self, args, state, control, **kwargs):
         from tqdm.auto import tqdm
 
-        if state.is_world_process_zero:
+        if state.is_world_process_zero and not self.plain:
             self.bar = tqdm(
-                total=state.max_steps, initial=state.global_step, desc="train", dynamic_ncols=True
+                total=state.max_steps,
+                initial=state.global_step,
+                desc="train",
+                dynamic_ncols=True,
+                file=self.stream,
             )
         self.start = time.perf_counter()
         self.start_tokens = state.num_input_tokens_seen
@@ -43,7 +53,7 @@ class ProgressBarCallback(TrainerCallback):
             self.bar.update(state.global_step - self.bar.n)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        if self.bar is None or not logs:
+        if not logs or not state.is_world_process_zero:
             return
         elapsed = max(time.perf_counter() - self.start, 1e-9)
         postfix = {}
@@ -52,7 +62,13 @@ class ProgressBarCallback(TrainerCallback):
         if "eval_loss" in logs:
             postfix["eval_loss"] = f"{logs['eval_loss']:.4f}"
         postfix["tok/s"] = f"{(state.num_input_tokens_seen - self.start_tokens) / elapsed:,.0f}"
-        self.bar.set_postfix(postfix, refresh=True)
+        if self.bar is not None:
+            self.bar.set_postfix(postfix, refresh=True)
+        elif self.plain and len(postfix) > 1:
+            values = ", ".join(f"{k} {v}" for k, v in postfix.items())
+            print(
+                f"train: step {state.global_step}/{state.max_steps}: {values}", file=self.stream, flush=True
+            )
 
     def on_train_end(self, args, state, control, **kwargs):
         if self.bar is not None:

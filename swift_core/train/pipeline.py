@@ -48,17 +48,44 @@ class Capabilities:
 
 def normalize(args: Any) -> None:
     """Apply the seed article's spellings (use_lora) and refuse settings that cannot train."""
+    from swift_core.config.arguments import explicitly_set
+
     if args.use_lora is not None:
-        args.tuner_type = "lora" if args.use_lora else "full"
+        implied = "lora" if args.use_lora else "full"
+        if "tuner_type" in explicitly_set(args) and args.tuner_type != implied:
+            raise SwiftError(
+                f"--use_lora {str(args.use_lora).lower()} and --tuner_type {args.tuner_type} conflict "
+                f"(--use_lora {str(args.use_lora).lower()} means --tuner_type {implied}): pass only --tuner_type"
+            )
+        args.tuner_type = implied
     if args.max_steps <= 0 and args.num_train_epochs <= 0:
         raise SwiftError("set --max_steps or --num_train_epochs to a positive value")
     if not args.dataset:
         raise SwiftError("--dataset is required")
 
 
+def check_names(args: Any, manager: Any) -> None:
+    """Every name the registries or the file system alone can refuse (tuner, quantizer, device,
+    model, datasets, --output_dir), before torch is imported: a typo costs a second, not twenty."""
+    from swift_core.datasets.loader import check_dataset_specs
+    from swift_core.models.resolve import resolve_model
+    from swift_core.train.outputs import check_output_dir
+
+    manager.get("tuners", args.tuner_type)
+    if args.quant_method:
+        manager.get("quantizers", args.quant_method)
+    if args.device != "auto":
+        manager.get("runtimes", args.device)
+    resolve_model(args.model, args.model_type, manager)
+    check_dataset_specs([*args.dataset, *args.val_dataset], manager)
+    check_output_dir(args.output_dir)
+
+
 def check_capabilities(args: Any, manager: Any) -> Capabilities:
     """The tuner, quantizer and runtime, with their checks: nothing heavy is loaded yet."""
     from swift_core.runtimes.selection import select_runtime
+
+    check_names(args, manager)
 
     tuner = manager.load("tuners", args.tuner_type)()
     tuner.check(args)
@@ -111,8 +138,9 @@ def setup_model_family(
 
 
 def prepare_run_dir(args: Any) -> tuple[Path, Path | None]:
+    from swift_core.errors import NothingToDo
     from swift_core.models.checkpoint import require_complete
-    from swift_core.train.outputs import latest_complete_checkpoint, new_run_dir
+    from swift_core.train.outputs import finished_message, latest_complete_checkpoint, new_run_dir
 
     resume: Path | None = None
     if args.resume_from_checkpoint == "auto":
@@ -121,6 +149,9 @@ def prepare_run_dir(args: Any) -> tuple[Path, Path | None]:
             click.echo(f"no complete checkpoint under {args.output_dir}: starting a new run", err=True)
     elif args.resume_from_checkpoint:
         resume = require_complete(args.resume_from_checkpoint)
+    done = finished_message(resume, args) if resume is not None else None
+    if done is not None:
+        raise NothingToDo(done)
     run_dir = resume.parent if resume is not None else new_run_dir(args.output_dir, args.add_version)
     if resume is not None:
         click.echo(f"resuming from {resume}", err=True)
@@ -266,7 +297,17 @@ def train_and_summarize(
 
     manager.hook.before_train(trainer=trainer, args=args)
     train_start = time.perf_counter()
-    out = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    startup = seconds_since_process_start(t_start)
+    try:
+        out = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    except KeyboardInterrupt:
+        raise interrupted(trainer, run_dir) from None
+    except OSError as exc:
+        from swift_core.train.outputs import OUTPUT_ERRNOS, output_dir_error
+
+        if exc.errno not in OUTPUT_ERRNOS:
+            raise
+        raise output_dir_error(run_dir, exc) from None
     wall = time.perf_counter() - train_start
     done = [c for c in checkpoints(run_dir) if is_complete(c)]
     last = done[-1] if done else None
@@ -277,12 +318,48 @@ def train_and_summarize(
     tps = progress.tokens_per_second()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     summary = (
-        f"done: {trainer.state.global_step} steps in {wall:.1f}s (start-up {train_start - t_start:.1f}s), "
+        f"done: {trainer.state.global_step} steps in {wall:.1f}s (start-up {startup:.1f}s since the process started), "
         f"{tps:,.0f} train tokens/s, final loss {final_loss:.4f}, peak RSS {peak:,.0f} MB, "
         f"checkpoint {last if last else run_dir}"
     )
     click.echo(summary)
     return TrainResult(run_dir, last, trainer.state.global_step, final_loss, tps, wall, peak, summary)
+
+
+def seconds_since_process_start(fallback_start: float) -> float:
+    """What the user waited before the first step: from the process's start (imports included),
+    not from when the pipeline began; `fallback_start` (a perf_counter) where the OS cannot say."""
+    try:
+        import psutil
+
+        return max(0.0, time.time() - psutil.Process().create_time())
+    except Exception:  # psutil missing or the OS refusing: the pipeline's own clock
+        return time.perf_counter() - fallback_start
+
+
+def interrupted(trainer: Any, run_dir: Path) -> Exception:
+    """Ctrl-C while training: where it stopped, the loss curve of what was done, how to resume."""
+    from swift_core.errors import Interrupted
+    from swift_core.train.outputs import checkpoints, is_complete
+    from swift_core.train.plot import plot_loss
+
+    state = trainer.state
+    plot = None
+    try:
+        plot = plot_loss(state.log_history, run_dir / "loss.png")
+    except Exception:  # the plot must not hide where the run stopped
+        plot = None
+    done = [c for c in checkpoints(run_dir) if is_complete(c)]
+    where = f"stopped at step {state.global_step} of {state.max_steps}"
+    if done:
+        how = (
+            f"the last complete checkpoint is {done[-1]}: resume with --resume_from_checkpoint auto "
+            f"(same --output_dir) or --resume_from_checkpoint {done[-1]}"
+        )
+    else:
+        how = "no checkpoint was complete yet (--save_steps saves more often): rerun to start again"
+    curve = f"; loss curve so far: {plot}" if plot else ""
+    return Interrupted(f"interrupted: {where}; {how}{curve}")
 
 
 def run_train(args: Any, mode: str = "sft", manager: Any = None) -> TrainResult:
@@ -291,12 +368,13 @@ def run_train(args: Any, mode: str = "sft", manager: Any = None) -> TrainResult:
     from swift_core.datasets.loader import load_rows
     from swift_core.plugins import get_plugin_manager
     from swift_core.train.data import build_datasets, encode_for_training, split_rows
-    from swift_core.train.trainer import SwiftTrainer
 
     manager = manager or get_plugin_manager()
     normalize(args)
     t_start = time.perf_counter()
     caps = check_capabilities(args, manager)
+    from swift_core.train.trainer import SwiftTrainer  # transformers: after the cheap checks
+
     setup = setup_model_family(args, manager, default_template="raw" if mode == "pt" else None)
     template, tokenizer = setup.template, setup.tokenizer
 
