@@ -20,7 +20,7 @@ IMAGE = "image"
 
 def check_row_images(row: dict[str, Any], modalities: Sequence[str], family: str = "") -> None:
     """Raise `RowError` for a row with images when `modalities` lacks "image", or for an image
-    file that is empty or cannot be decoded. URLs are not fetched here."""
+    file or `data:` URL that is empty or cannot be decoded. http(s) URLs are not fetched here."""
     images = row.get("images") or []
     if not images:
         return
@@ -34,6 +34,32 @@ def check_row_images(row: dict[str, Any], modalities: Sequence[str], family: str
     for i, path in enumerate(images):
         if isinstance(path, str) and os.path.isabs(path):
             check_image_file(path, f"images[{i}]")
+        elif isinstance(path, str) and path[:5].lower() == "data:":
+            check_data_url(path, f"images[{i}]")
+
+
+def check_data_url(url: str, field: str) -> None:
+    """Decode a `data:` URL image fully (an inline image is the row's data like a file is)."""
+    import base64
+    import binascii
+    import io
+
+    head, _, payload = url.partition(",")
+    if not head.lower().endswith(";base64"):
+        raise RowError(field, "a data: URL image must be base64 (data:image/png;base64,...)")
+    try:
+        data = base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise RowError(field, f"the data: URL is not valid base64: {exc}") from None
+    if not data:
+        raise RowError(field, "the data: URL image is empty (0 bytes)")
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise RowError(field, f"cannot decode the data: URL image: {exc}") from None
 
 
 def check_image_file(path: str, field: str) -> None:

@@ -11,6 +11,7 @@ from swift_core.datasets.encode import encode_prompt
 from swift_core.multimodal.inputs import VisionCollator
 from swift_core.multimodal.media import open_image
 from swift_core.multimodal.processor import VisionProcessor
+from swift_core.multimodal.setup import with_image_tags
 
 
 def generate_batch(
@@ -27,6 +28,7 @@ def generate_batch(
     turn), batched with left padding."""
     import torch
 
+    rows = [with_image_tags(dict(r)) for r in rows]
     features = [
         {
             "input_ids": encode_prompt(template, tokenizer, list(r["messages"])),

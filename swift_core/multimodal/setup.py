@@ -21,6 +21,7 @@ from swift_core.multimodal.media import open_image
 from swift_core.multimodal.processor import VisionProcessor
 
 IMAGE = "image"
+IMAGE_TAG = "<image>"
 
 
 def takes_images(family: Any) -> bool:
@@ -33,9 +34,11 @@ class VisionSetup:
     codec: BoxCodec | None
 
     def prepare_rows(self, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Rows with grounding placeholders written for this family (boxes need image sizes)."""
+        """Rows with an `<image>` tag per image (`with_image_tags`) and grounding placeholders
+        written for this family (boxes need image sizes)."""
         out = []
         for n, row in enumerate(rows, 1):
+            row = with_image_tags(row)
             if row.get("objects") and self.codec is not None:
                 try:
                     sizes = []
@@ -56,6 +59,21 @@ class VisionSetup:
 
     def freeze(self, model: Any, args: Any, adapter: bool) -> int:
         return freeze_parts(model, FreezePlan.from_args(args, adapter))
+
+
+def with_image_tags(row: dict[str, Any]) -> dict[str, Any]:
+    """A row whose messages name no `<image>` gets one per image in front of its first user
+    message, as ms-swift does (rows with tags already come back unchanged)."""
+    images = row.get("images") or []
+    messages = row.get("messages") or []
+    if not images or any(IMAGE_TAG in str(m.get("content", "")) for m in messages):
+        return row
+    first = next((i for i, m in enumerate(messages) if m.get("role") == "user"), None)
+    if first is None:
+        return row
+    tagged = [dict(m) for m in messages]
+    tagged[first]["content"] = IMAGE_TAG * len(images) + str(tagged[first]["content"])
+    return {**row, "messages": tagged}
 
 
 def processor_folders(prepared: Any) -> list[str]:
