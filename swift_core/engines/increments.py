@@ -18,7 +18,6 @@ import contextlib
 from abc import abstractmethod
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from swift_core.engines.adapter_folders import DEFAULT_ADAPTER, model_context, read_adapters, split_checkpoint
@@ -34,6 +33,7 @@ from swift_core.engines.protocol import (
     StreamChunk,
     TokenLogprob,
 )
+from swift_core.engines.served_names import served_names
 from swift_core.errors import SwiftError
 
 MAX_TOP_LOGPROBS = 20  # OpenAI's limit, which Swift's server also applies
@@ -104,6 +104,7 @@ class IncrementalEngine(InferenceEngine):
             from swift_core.plugins import get_plugin_manager
 
             manager = get_plugin_manager()
+        self._given_model = str(config.model)  # what --model said: the served name comes from it
         config, default = split_checkpoint(config, self.engine_name)
         self.config = config
         self._closed = False
@@ -124,9 +125,11 @@ class IncrementalEngine(InferenceEngine):
         vocab = self.tokenizer.get_vocab()
         self._stop_ids = [vocab[t] for t in self.template.stop if t in vocab]
         self._token_texts: dict[int, str] = {}
-        self.model_name = self.config.served_model_name or (
-            Path(resolved.model).name if resolved.is_local else resolved.model
-        )
+        # One naming rule for every engine (swift_core.engines.served_names).
+        given = getattr(self, "_given_model", str(self.config.model))
+        hub_id = resolved.hub_id if given == str(self.config.model) else None  # not a checkpoint's base
+        self.model_name, *aliases = served_names(given, self.config.served_model_name, hub_id)
+        self.model_aliases = tuple(aliases)
 
     def _context_length(self, reported: Any, resolved: Any) -> int:
         """The model's context: what the library reports, else the configured one, else the model's."""
@@ -177,18 +180,21 @@ class IncrementalEngine(InferenceEngine):
         return list(self._adapters)
 
     def prompt_ids(self, request: GenerationRequest) -> list[int]:
-        """The prompt as token ids: Swift's template for chat, the tokenizer for text, ids as given."""
-        return request_prompt_ids(self.template, self.tokenizer, request)
+        """The prompt as token ids: Swift's template for chat, the tokenizer for text, ids as given
+        (a prompt far over the context is refused before it is tokenized)."""
+        return request_prompt_ids(
+            self.template, self.tokenizer, request, max_model_len=self.max_model_len or None
+        )
 
     @abstractmethod
     def _choice_options(self, plan: Plan, index: int) -> Any:
         """The library's options for choice `index` of `plan` (sampling values, limits, seed)."""
 
-    def _plan(self, request: GenerationRequest) -> Plan:
+    async def _plan(self, request: GenerationRequest) -> Plan:
         if self._closed:
             raise SwiftError(f"the {self.engine_name} engine is shut down")
         self.check_request(request)
-        ids = self.prompt_ids(request)
+        ids = await asyncio.to_thread(self.prompt_ids, request)  # off the caller's event loop
         plan = Plan(request, ids, new_tokens_allowed(len(ids), request.max_tokens, self.max_model_len))
         plan.options = [self._choice_options(plan, i) for i in range(request.n)]
         return plan
@@ -232,7 +238,7 @@ class IncrementalEngine(InferenceEngine):
         choice's last piece."""
 
     async def generate(self, request: GenerationRequest) -> GenerationResponse:
-        plan = self._plan(request)
+        plan = await self._plan(request)
         n = request.n
         texts: list[list[str]] = [[] for _ in range(n)]
         ids: list[list[int]] = [[] for _ in range(n)]
@@ -267,7 +273,7 @@ class IncrementalEngine(InferenceEngine):
         return response
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamChunk]:
-        plan = self._plan(request)
+        plan = await self._plan(request)
         prompt_tokens = len(plan.ids)
         if plan.max_new_tokens == 0:
             for i in range(request.n):

@@ -10,12 +10,28 @@ one training used) before they reach an engine, so training and serving see the 
 from __future__ import annotations
 
 import asyncio
+import math
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from swift_core.errors import SwiftError
+
+# Below this temperature a request is greedy: dividing logits by ~1e-39 overflows to inf and no
+# distribution is left to sample (vLLM uses the same threshold).
+SAMPLING_EPS = 1e-5
+# A repetition penalty outside this range makes the logits it divides or multiplies infinite.
+REPETITION_PENALTY_RANGE = (1e-2, 1e2)
+# What a seed may be (torch.manual_seed's range: a signed or unsigned 64-bit integer).
+SEED_RANGE = (-(1 << 63), (1 << 64) - 1)
+# Counts (max_tokens, top_k) beyond this overflow the integer tensors and messages of libraries.
+MAX_COUNT = (1 << 31) - 1
+
+
+def is_greedy(temperature: float) -> bool:
+    """Whether a request of this temperature takes the most likely token (see SAMPLING_EPS)."""
+    return temperature < SAMPLING_EPS
 
 
 class UnsupportedRequest(SwiftError):
@@ -123,6 +139,9 @@ class InferenceEngine(ABC):
 
     capabilities: EngineCapabilities = EngineCapabilities()
     model_name: str = ""
+    # Other names the base model answers to (swift_core.engines.served_names: the hub id an alias
+    # or a folder stands for); the server lists them in /v1/models and routes them to the model.
+    model_aliases: tuple[str, ...] = ()
     max_model_len: int = 0
 
     def adapter_names(self) -> list[str]:
@@ -135,18 +154,25 @@ class InferenceEngine(ABC):
         if (request.messages is None) == (request.prompt is None):
             raise UnsupportedRequest("give either messages (chat) or prompt (completion)")
         # Values no engine can mean (validity, before what this engine supports):
-        if request.max_tokens < 0:
-            raise UnsupportedRequest("max_tokens must be >= 0")
+        if not 0 <= request.max_tokens <= MAX_COUNT:
+            raise UnsupportedRequest(
+                f"max_tokens must be between 0 and {MAX_COUNT} (got {request.max_tokens})"
+            )
         if request.n < 1:
             raise UnsupportedRequest(f"n must be >= 1 (got {request.n})")
-        if not request.temperature >= 0:  # NaN too
-            raise UnsupportedRequest(f"temperature must be >= 0 (got {request.temperature})")
+        if not 0 <= request.temperature < math.inf:  # NaN and inf too
+            raise UnsupportedRequest(f"temperature must be a finite number >= 0 (got {request.temperature})")
         if not 0 < request.top_p <= 1:
             raise UnsupportedRequest(f"top_p must be in (0, 1] (got {request.top_p})")
-        if request.top_k < -1:
+        if not -1 <= request.top_k <= MAX_COUNT:
             raise UnsupportedRequest(f"top_k must be -1 (off) or a positive number (got {request.top_k})")
-        if not request.repetition_penalty > 0:
-            raise UnsupportedRequest(f"repetition_penalty must be > 0 (got {request.repetition_penalty})")
+        low, high = REPETITION_PENALTY_RANGE
+        if not low <= request.repetition_penalty <= high:
+            raise UnsupportedRequest(
+                f"repetition_penalty must be between {low} and {high:g} (got {request.repetition_penalty})"
+            )
+        if request.seed is not None and not SEED_RANGE[0] <= request.seed <= SEED_RANGE[1]:
+            raise UnsupportedRequest(f"seed must be a 64-bit integer (got {request.seed})")
         if request.top_logprobs < 0:
             raise UnsupportedRequest(f"top_logprobs must be >= 0 (got {request.top_logprobs})")
         if request.adapter is not None and request.adapter not in self.adapter_names():

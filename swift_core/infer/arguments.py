@@ -68,10 +68,19 @@ class ServeArguments:
     ARG_GROUP: ClassVar[str] = "server"
 
     host: str = arg("127.0.0.1", help="Address to listen on (0.0.0.0 exposes the server to the network)")
-    api_key: str | None = arg(None, help="Require 'Authorization: Bearer KEY' on every /v1 route")
-    served_model_name: str | None = arg(
-        None, help="The model name clients ask for (default: the model folder's name)"
+    api_key: str | None = arg(
+        None,
+        help="Require 'Authorization: Bearer KEY' on every /v1 route and /openapi.json "
+        "(default: $SWIFT_API_KEY; an empty key is refused)",
     )
+    served_model_name: str | None = arg(
+        None,
+        help="The model name clients ask for (default: --model as given, a folder by its name; the "
+        "hub id it resolves to is served too)",
+    )
+    max_request_bytes: int = arg(4 << 20, help="Largest request body accepted (413 beyond)")
+    max_stop: int = arg(4, help="Most stop strings per request (OpenAI's limit: 4)")
+    max_temperature: float = arg(2.0, help="Highest temperature a request may ask for (OpenAI's: 2)")
     graceful_timeout: float = arg(30.0, help="On SIGTERM: seconds in-flight requests get to finish")
     log_level: Literal["critical", "error", "warning", "info", "debug"] = arg("info", help="Server log level")
 

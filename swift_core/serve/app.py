@@ -2,8 +2,9 @@
 
 `create_app(engine, config)` builds the FastAPI app; `swift deploy` runs it with uvicorn and tests
 run it in-process (httpx) or in a thread. Routes: `GET /health`, `GET /v1/models`,
-`POST /v1/chat/completions`, `POST /v1/completions`. Every /v1 route checks the API key when one is
-configured. Every error is OpenAI's error JSON with the right status; a user's mistake is never a
+`POST /v1/chat/completions`, `POST /v1/completions`, `GET /openapi.json` (the schema clients and
+fuzzers read, request bodies included). Every /v1 route and the schema check the API key when one
+is configured. Bodies are capped at `--max_request_bytes` (413, `routes.read_body`). Every error is OpenAI's error JSON with the right status; a user's mistake is never a
 500. A client that disconnects cancels its generation: the handler watches
 `request.is_disconnected()` while it waits for the engine and cancels the engine's task.
 
@@ -12,8 +13,10 @@ This module only assembles the app; the parts live next to it:
 - `routes.py`: `OpenAIServer`, one method per route and per streamed answer;
 - `streaming.py`: SSE framing, merging engine streams, watching the client;
 - `encoders.py`: engine chunks and results as OpenAI bodies;
-- `errors.py`: exceptions as OpenAI's error JSON; `auth.py`: the API key check;
-- `settings.py`: `ServeSettings`, what the app reads from the deploy arguments.
+- `errors.py`: exceptions as OpenAI's error JSON, `OpenAIRoute` (a bug logged once); `auth.py`:
+  the API key;
+- `settings.py`: `ServeSettings`, what the app reads from the deploy arguments; `limits.py`: the
+  request limits (size, OpenAI's value limits); `schema.py`: the published OpenAPI schema.
 """
 
 from __future__ import annotations
@@ -26,8 +29,9 @@ from typing import Any
 from fastapi import APIRouter, Depends, FastAPI
 
 from swift_core.engines.protocol import InferenceEngine
-from swift_core.serve.errors import error_response, install_error_handlers
+from swift_core.serve.errors import OpenAIRoute, error_response, install_error_handlers
 from swift_core.serve.routes import OpenAIServer
+from swift_core.serve.schema import openapi_schema
 from swift_core.serve.settings import ServeSettings
 from swift_core.serve.streaming import ClientGone, merge_streams, watch
 
@@ -62,7 +66,7 @@ def engine_lifespan(engine: InferenceEngine, owns_engine: bool) -> Lifespan:
 
 def v1_router(server: OpenAIServer) -> APIRouter:
     """The /v1 routes, each behind the API key check."""
-    v1 = APIRouter(prefix="/v1", dependencies=[Depends(server.check_key)])
+    v1 = APIRouter(prefix="/v1", dependencies=[Depends(server.check_key)], route_class=OpenAIRoute)
     v1.add_api_route("/models", server.models, methods=["GET"])
     v1.add_api_route("/chat/completions", server.chat_completions, methods=["POST"])
     v1.add_api_route("/completions", server.completions, methods=["POST"])
@@ -74,10 +78,29 @@ def create_app(engine: InferenceEngine, config: Any = None, *, owns_engine: bool
     settings = ServeSettings.from_config(engine, config)
     server = OpenAIServer(engine, settings)
     lifespan = engine_lifespan(engine, owns_engine)
-    app = FastAPI(title="Swift", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
+    app = FastAPI(
+        title="Swift",
+        description="An OpenAI-compatible API over a Swift inference engine.",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,  # published below, behind the key
+        lifespan=lifespan,
+    )
+    app.router.route_class = OpenAIRoute
     app.state.engine = engine
     app.state.settings = settings
     install_error_handlers(app)
     app.add_api_route("/health", server.health, methods=["GET"])
     app.include_router(v1_router(server))
+
+    async def schema() -> dict[str, Any]:
+        return openapi_schema(app)
+
+    app.add_api_route(
+        "/openapi.json",
+        schema,
+        methods=["GET"],
+        dependencies=[Depends(server.check_key)],
+        include_in_schema=False,
+    )
     return app

@@ -15,18 +15,28 @@ def run_deploy(args: Any, manager: Any = None) -> None:
     """`args`: DeployArguments, or InferArguments with --port (engine + serve arguments both)."""
     from swift_core.plugins import get_plugin_manager
     from swift_core.serve.app import create_app
+    from swift_core.serve.auth import resolve_api_key, warn_if_exposed
+    from swift_core.serve.limits import RequestLimits
     from swift_core.serve.server import bind_socket, serve
+    from swift_core.serve.settings import ServeSettings
 
     manager = manager or get_plugin_manager()
     port = 8000 if args.port is None else args.port
-    bind_socket(args.host, port).close()  # a busy port fails now, not after the model loads
+    # Checked before the model loads: an empty key, an exposed server, bad limits, a busy port.
+    args.api_key = resolve_api_key(args.api_key)
+    warn_if_exposed(args.host, args.api_key)
+    RequestLimits.from_config(args)
+    bind_socket(args.host, port).close()
     start = time.perf_counter()
     engine = build_engine(args, manager)
-    names = [args.served_model_name or engine.model_name, *engine.adapter_names()]
-    if names[0] in names[1:]:
+    settings = ServeSettings.from_config(engine, args)
+    models = settings.model_names
+    clash = sorted(set(models) & set(engine.adapter_names()))
+    if clash:
         raise SwiftError(
-            f"an adapter is named {names[0]!r} like the model itself; rename it (--adapters NAME=DIR)"
+            f"an adapter is named {clash[0]!r} like the model itself; rename it (--adapters NAME=DIR)"
         )
+    names = [*models, *engine.adapter_names()]
     click.echo(
         f"loaded {engine.model_name} in {time.perf_counter() - start:.1f}s; serving models: {', '.join(names)}",
         err=True,

@@ -4,15 +4,23 @@ OpenAI's SDKs read `{"error": {...}}` and map the status to an exception class; 
 error bodies (`{"detail": ...}`) would reach them as unparseable. So the app installs a handler
 for each kind of failure, and the routes translate engine exceptions with `engine_error`: a
 user's mistake is a 4xx, a busy or broken engine a 503, and only an unexpected bug a 500.
+
+An unexpected bug is logged once, with its traceback, at error level (`engine_error`). Every
+route is an `OpenAIRoute`, which answers such a bug itself: an exception that reached
+Starlette's outermost handler would be answered and then re-raised to uvicorn, which logs it a
+second time ("Exception in ASGI application").
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from swift_core.engines.protocol import PromptTooLong, UnsupportedRequest
@@ -34,7 +42,7 @@ def engine_error(exc: BaseException) -> OpenAIError:
         return OpenAIError(400, str(exc))
     if isinstance(exc, SwiftError):
         return OpenAIError(503, str(exc), type="server_error", code="unavailable")
-    logger.exception("request failed", exc_info=exc)
+    logger.error(f"request failed: {type(exc).__name__}: {exc}", exc_info=exc)
     return OpenAIError(500, f"the server failed on this request: {type(exc).__name__}", type="server_error")
 
 
@@ -68,6 +76,24 @@ async def validation_error_handler(request: Request, exc: RequestValidationError
 async def server_error_handler(request: Request, exc: Exception) -> JSONResponse:
     """Whatever escaped the routes: still OpenAI's JSON, never Starlette's plain-text 500."""
     return error_response(engine_error(exc))
+
+
+class OpenAIRoute(APIRoute):
+    """A route whose unexpected exceptions become OpenAI's 500 JSON here, logged once (see above);
+    the errors raised on purpose (OpenAIError, HTTP and validation errors) go to their handlers."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except (OpenAIError, StarletteHTTPException, RequestValidationError):
+                raise
+            except Exception as exc:
+                return error_response(engine_error(exc))
+
+        return route
 
 
 def install_error_handlers(app: FastAPI) -> None:

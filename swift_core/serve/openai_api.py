@@ -2,7 +2,9 @@
 
 Requests are validated strictly (a string where a number belongs is a 400, as on api.openai.com);
 unknown fields are ignored, as vLLM does; known options this server cannot honour are refused
-with a 400 naming the parameter, never silently ignored.
+with a 400 naming the parameter, never silently ignored. Values follow OpenAI's limits
+(`serve.limits.RequestLimits`, widened by flags) and the engine protocol's, so that nothing a
+client sends reaches an engine it could break: every such value is a 400 here.
 """
 
 from __future__ import annotations
@@ -16,7 +18,17 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from swift_core.engines.protocol import Choice, GenerationRequest, GenerationResponse, TokenLogprob
+from swift_core.engines.protocol import (
+    MAX_COUNT,
+    REPETITION_PENALTY_RANGE,
+    SEED_RANGE,
+    Choice,
+    GenerationRequest,
+    GenerationResponse,
+    TokenLogprob,
+    is_greedy,
+)
+from swift_core.serve.limits import RequestLimits
 
 
 class OpenAIError(Exception):
@@ -48,11 +60,33 @@ class StreamOptions(_Strict):
     include_usage: bool | None = False
 
 
+class FunctionCall(_Strict):
+    name: str
+    arguments: str | dict[str, Any] | None = None
+
+
+class ToolCall(_Strict):
+    id: str | None = None
+    type: str | None = "function"
+    function: FunctionCall
+
+
+class FunctionDefinition(_Strict):
+    name: str
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+
+
+class Tool(_Strict):
+    type: str | None = "function"
+    function: FunctionDefinition
+
+
 class ChatMessage(_Strict):
     role: str
     content: str | list[dict[str, Any]] | None = None
     name: str | None = None
-    tool_calls: list[dict[str, Any]] | None = None
+    tool_calls: list[ToolCall] | None = None
     tool_call_id: str | None = None
 
 
@@ -79,7 +113,7 @@ class ChatCompletionRequest(_Sampling):
     max_completion_tokens: int | None = None
     logprobs: bool | None = False
     top_logprobs: int | None = None
-    tools: list[dict[str, Any]] | None = None
+    tools: list[Tool] | None = None
     tool_choice: str | dict[str, Any] | None = None
     parallel_tool_calls: bool | None = None
     response_format: dict[str, Any] | None = None
@@ -133,6 +167,8 @@ def parse_body(cls: type[BaseModel], body: bytes) -> Any:
 def _param_name(loc: list[str], cls: type[BaseModel]) -> str:
     # Drop pydantic's union-member labels ("str", "list[int]", ...) from the location.
     fields = set(cls.model_fields) | set(ChatMessage.model_fields) | set(StreamOptions.model_fields)
+    for nested in (ToolCall, FunctionCall, Tool, FunctionDefinition):
+        fields |= set(nested.model_fields)
     parts: list[str] = []
     for p in loc:
         if p.isdigit():
@@ -166,23 +202,40 @@ def _unsupported(param: str, message: str) -> OpenAIError:
     return OpenAIError(400, message, param=param, code="unsupported_parameter")
 
 
-def _sampling(req: _Sampling, max_tokens: int | None, default_max_tokens: int | None) -> dict[str, Any]:
-    """Checks shared by both endpoints; the GenerationRequest fields they give."""
-    if max_tokens is not None and max_tokens < 0:
+def _sampling(
+    req: _Sampling,
+    max_tokens: int | None,
+    default_max_tokens: int | None,
+    limits: RequestLimits | None = None,
+) -> dict[str, Any]:
+    """Checks shared by both endpoints (OpenAI's limits, `limits` widening them); the
+    GenerationRequest fields they give. A temperature below SAMPLING_EPS is greedy (0)."""
+    limits = limits or RequestLimits()
+    if max_tokens is not None and not 0 <= max_tokens <= MAX_COUNT:
         raise _invalid(
-            "max_tokens", f"integer below minimum value. Expected a value >= 0, but got {max_tokens}."
+            "max_tokens",
+            f"integer out of range. Expected a value between 0 and {MAX_COUNT}, but got {max_tokens}.",
         )
-    if req.temperature is not None and req.temperature < 0:
-        raise _invalid("temperature", f"must be >= 0, got {req.temperature}.")
+    if req.temperature is not None and not 0 <= req.temperature <= limits.max_temperature:  # NaN, inf too
+        raise _invalid(
+            "temperature", f"must be between 0 and {limits.max_temperature:g}, got {req.temperature}."
+        )
     if req.top_p is not None and not 0 < req.top_p <= 1:
         raise _invalid("top_p", f"must be in (0, 1], got {req.top_p}.")
-    if req.top_k is not None and req.top_k < -1:
-        raise _invalid("top_k", f"must be -1 or 0 (off) or a positive integer, got {req.top_k}.")
-    if req.repetition_penalty is not None and req.repetition_penalty <= 0:
-        raise _invalid("repetition_penalty", f"must be > 0, got {req.repetition_penalty}.")
+    if req.top_k is not None and not -1 <= req.top_k <= MAX_COUNT:
+        raise _invalid(
+            "top_k", f"must be -1 or 0 (off) or a positive integer up to {MAX_COUNT}, got {req.top_k}."
+        )
+    low, high = REPETITION_PENALTY_RANGE
+    if req.repetition_penalty is not None and not low <= req.repetition_penalty <= high:
+        raise _invalid(
+            "repetition_penalty", f"must be between {low} and {high:g}, got {req.repetition_penalty}."
+        )
+    if req.seed is not None and not SEED_RANGE[0] <= req.seed <= SEED_RANGE[1]:
+        raise _invalid("seed", f"must be a 64-bit integer (between {SEED_RANGE[0]} and {SEED_RANGE[1]}).")
     n = 1 if req.n is None else req.n
-    if n < 1:
-        raise _invalid("n", f"must be at least 1, got {n}.")
+    if not 1 <= n <= limits.max_n:
+        raise _invalid("n", f"must be between 1 and {limits.max_n}, got {n}.")
     for name in ("presence_penalty", "frequency_penalty"):
         value = getattr(req, name)
         if value:
@@ -192,11 +245,16 @@ def _sampling(req: _Sampling, max_tokens: int | None, default_max_tokens: int | 
     if req.logit_bias:
         raise _unsupported("logit_bias", "logit_bias is not supported by this server.")
     stop = [req.stop] if isinstance(req.stop, str) else list(req.stop or [])
+    if len(stop) > limits.max_stop:
+        raise _invalid("stop", f"at most {limits.max_stop} stop sequences are allowed, got {len(stop)}.")
+    if any(len(s) > limits.max_stop_chars for s in stop):
+        raise _invalid("stop", f"a stop sequence may have at most {limits.max_stop_chars} characters.")
     if max_tokens is None:
         max_tokens = default_max_tokens if default_max_tokens is not None else 1 << 30  # up to the context
+    temperature = 1.0 if req.temperature is None else req.temperature
     return {
         "max_tokens": max_tokens,
-        "temperature": 1.0 if req.temperature is None else req.temperature,
+        "temperature": 0.0 if is_greedy(temperature) else temperature,
         "top_p": 1.0 if req.top_p is None else req.top_p,
         "top_k": -1 if req.top_k in (None, 0) else req.top_k,
         "repetition_penalty": 1.0 if req.repetition_penalty is None else req.repetition_penalty,
@@ -225,26 +283,31 @@ def _message_text(message: ChatMessage, i: int) -> str:
     return "\n".join(texts)
 
 
-def _tool_call(call: dict[str, Any]) -> dict[str, Any]:
+def _tool_call(call: ToolCall) -> dict[str, Any]:
     """An OpenAI tool call as Swift's templates take it: arguments as an object."""
-    function = dict(call.get("function") or call)
+    data = call.model_dump(exclude_none=True)
+    function = data["function"]
     args = function.get("arguments")
     if isinstance(args, str):
         with contextlib.suppress(ValueError):
             function["arguments"] = json.loads(args)
-    return {**call, "function": function}
+    return data
 
 
 def chat_to_request(
-    req: ChatCompletionRequest, adapter: str | None, default_max_tokens: int | None
+    req: ChatCompletionRequest,
+    adapter: str | None,
+    default_max_tokens: int | None,
+    limits: RequestLimits | None = None,
 ) -> GenerationRequest:
     max_tokens = req.max_completion_tokens if req.max_completion_tokens is not None else req.max_tokens
-    if req.max_completion_tokens is not None and req.max_completion_tokens < 0:
+    if req.max_completion_tokens is not None and not 0 <= req.max_completion_tokens <= MAX_COUNT:
         raise _invalid(
             "max_completion_tokens",
-            f"integer below minimum value. Expected a value >= 0, but got {req.max_completion_tokens}.",
+            f"integer out of range. Expected a value between 0 and {MAX_COUNT}, but got "
+            f"{req.max_completion_tokens}.",
         )
-    fields = _sampling(req, max_tokens, default_max_tokens)
+    fields = _sampling(req, max_tokens, default_max_tokens, limits)
     top = req.top_logprobs or 0
     if top < 0 or top > 20:
         raise _invalid("top_logprobs", f"must be between 0 and 20, got {top}.")
@@ -267,7 +330,7 @@ def chat_to_request(
         if m.name:
             message["name"] = m.name
         messages.append(message)
-    tools = req.tools if req.tool_choice != "none" else None
+    tools = [t.model_dump(exclude_none=True) for t in req.tools or []] if req.tool_choice != "none" else None
     return GenerationRequest(
         messages=messages,
         logprobs=bool(req.logprobs),
@@ -291,9 +354,12 @@ def completion_prompts(req: CompletionRequest) -> list[str | list[int]]:
 
 
 def completion_to_requests(
-    req: CompletionRequest, adapter: str | None, default_max_tokens: int | None
+    req: CompletionRequest,
+    adapter: str | None,
+    default_max_tokens: int | None,
+    limits: RequestLimits | None = None,
 ) -> list[GenerationRequest]:
-    fields = _sampling(req, req.max_tokens, default_max_tokens)
+    fields = _sampling(req, req.max_tokens, default_max_tokens, limits)
     if req.logprobs is not None and not 0 <= req.logprobs <= 20:
         raise _invalid("logprobs", f"must be between 0 and 20, got {req.logprobs}.")
     if req.best_of is not None and req.best_of != fields["n"]:

@@ -4,6 +4,9 @@
 /v1/models reports), so each route can be called and tested on its own; `app.create_app` only
 wires these methods to URLs. Engine exceptions become OpenAI errors here (`engine_error`);
 a client that disconnects while its answer is computed gets 499 and its generation is cancelled.
+Bodies are read within `--max_request_bytes` (`read_body`: 413 from the Content-Length header
+before anything is read, else while a chunked body arrives). Not Starlette's body limit: that one
+answers a declared oversize body in plain text, and OpenAI's clients expect OpenAI's error JSON.
 """
 
 from __future__ import annotations
@@ -24,6 +27,32 @@ from swift_core.serve.openai_api import OpenAIError
 from swift_core.serve.settings import ServeSettings
 from swift_core.serve.streaming import ClientGone, event_stream, merge_streams, watch
 
+
+def too_large(limit: int) -> OpenAIError:
+    return OpenAIError(
+        413,
+        f"The request body is larger than this server accepts ({limit} bytes; swift deploy "
+        "--max_request_bytes sets the limit).",
+        code="request_too_large",
+    )
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, refused with 413 as soon as it is known to exceed `limit` bytes: from the
+    Content-Length header before anything is read, else while it arrives (chunked uploads)."""
+    declared = request.headers.get("content-length", "")
+    if declared.strip().isdigit() and int(declared) > limit:
+        raise too_large(limit)
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large(limit)
+        parts.append(chunk)
+    return b"".join(parts)
+
+
 # The status nginx uses for "client closed request": nobody reads it, but logs show why it ended.
 CLIENT_CLOSED = 499
 
@@ -42,21 +71,31 @@ class OpenAIServer:
         check_api_key(self.settings.api_key, request.headers.get("authorization", ""))
 
     def adapter_for(self, model: str) -> str | None:
-        """The adapter a request's `model` names: None for the base model, 404 for an unknown name."""
-        if model == self.settings.served_model_name:
+        """The adapter a request's `model` names: None for the base model (any of its names), 404
+        for an unknown name."""
+        if model in self.settings.model_names:
             return None
         if model in self.engine.adapter_names():
             return model
         raise OpenAIError(404, f"The model `{model}` does not exist.", param="model", code="model_not_found")
+
+    async def body(self, request: Request) -> bytes:
+        """The request's body within --max_request_bytes (413 beyond)."""
+        return await read_body(request, self.settings.limits.max_request_bytes)
 
     async def health(self) -> dict[str, str]:
         """Liveness for load balancers: no key, no engine call."""
         return {"status": "ok"}
 
     async def models(self) -> dict[str, Any]:
-        """The base model, then each adapter with the base as its parent."""
+        """The base model, its aliases (each with the model as its root), then each adapter with the
+        base as its parent."""
         name = self.settings.served_model_name
         data = [{"id": name, "object": "model", "created": self.started, "owned_by": "swift"}]
+        data += [
+            {"id": alias, "object": "model", "created": self.started, "owned_by": "swift", "root": name}
+            for alias in self.settings.model_names[1:]
+        ]
         data += [
             {"id": adapter, "object": "model", "created": self.started, "owned_by": "swift", "parent": name}
             for adapter in self.engine.adapter_names()
@@ -65,9 +104,9 @@ class OpenAIServer:
 
     async def chat_completions(self, request: Request) -> Response:
         """One chat answer (with `n` choices), whole or streamed."""
-        req = api.parse_body(api.ChatCompletionRequest, await request.body())
+        req = api.parse_body(api.ChatCompletionRequest, await self.body(request))
         adapter = self.adapter_for(req.model)
-        gen = api.chat_to_request(req, adapter, self.settings.default_max_tokens)
+        gen = api.chat_to_request(req, adapter, self.settings.default_max_tokens, self.settings.limits)
         rid = api.new_id("chatcmpl")
         if req.stream:
             include_usage = bool(req.stream_options and req.stream_options.include_usage)
@@ -91,9 +130,11 @@ class OpenAIServer:
 
     async def completions(self, request: Request) -> Response:
         """The legacy completions API: one engine request per prompt, gathered, whole or streamed."""
-        req = api.parse_body(api.CompletionRequest, await request.body())
+        req = api.parse_body(api.CompletionRequest, await self.body(request))
         adapter = self.adapter_for(req.model)
-        gens = api.completion_to_requests(req, adapter, self.settings.default_max_tokens)
+        gens = api.completion_to_requests(
+            req, adapter, self.settings.default_max_tokens, self.settings.limits
+        )
         rid = api.new_id("cmpl")
         if req.stream:
             include_usage = bool(req.stream_options and req.stream_options.include_usage)

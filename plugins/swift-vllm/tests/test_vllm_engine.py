@@ -191,6 +191,20 @@ def test_capabilities_are_declared(engine):
     assert engine.model_name == "base"
 
 
+def test_the_served_name_follows_the_core_rule(engine, models):
+    """The same rule as the transformers engine (swift_core.engines.served_names)."""
+    from swift_core.engines.served_names import served_names
+
+    assert [engine.model_name, *engine.model_aliases] == served_names(models["base"], None, None)
+
+
+def test_a_tiny_temperature_is_greedy(engine):
+    """1e-39 divides the logits into infinities: vLLM, like the server, takes it as greedy."""
+    greedy = _run(engine.generate(GenerationRequest(messages=MESSAGES[0], max_tokens=8, temperature=0.0)))
+    tiny = _run(engine.generate(GenerationRequest(messages=MESSAGES[0], max_tokens=8, temperature=1e-39)))
+    assert tiny.choices[0].token_ids == greedy.choices[0].token_ids
+
+
 # A random model's greedy answer tends to repeat one token; a repetition penalty (same formula in
 # vLLM and transformers) makes the compared sequences varied.
 @pytest.mark.parametrize("penalty", [1.0, 2.0])
@@ -372,6 +386,10 @@ def test_cancelled_requests_are_aborted_in_vllm(engine):
         ({"messages": MESSAGES[0], "temperature": -1.0}, "temperature"),
         ({"messages": MESSAGES[0], "top_p": 0.0}, "top_p"),
         ({"messages": [{"role": "robot", "content": "hi"}]}, "role must be one of"),
+        ({"messages": MESSAGES[0], "temperature": float("inf")}, "temperature"),
+        ({"messages": MESSAGES[0], "repetition_penalty": 1e-39}, "repetition_penalty"),
+        ({"messages": MESSAGES[0], "seed": 1 << 64}, "seed"),
+        ({"messages": [{"role": "user", "content": "word " * 100_000}]}, "maximum context length"),
     ],
 )
 def test_unsupported_requests_are_refused(engine, request_kwargs, message):

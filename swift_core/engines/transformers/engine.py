@@ -42,7 +42,6 @@ import itertools
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 from swift_core.engines.prompt_ids import new_tokens_allowed, request_prompt_ids
@@ -57,8 +56,9 @@ from swift_core.engines.protocol import (
     TokenLogprob,
     UnsupportedRequest,
 )
+from swift_core.engines.served_names import served_names
 from swift_core.engines.transformers.jobs import DONE, EngineStats, Job, Outbox, merge_chunks
-from swift_core.engines.transformers.rows import CANCELLED, Row, RowSampler, RowTracker
+from swift_core.engines.transformers.rows import CANCELLED, Row, RowFailed, RowSampler, RowTracker
 from swift_core.errors import SwiftError
 
 logger = logging.getLogger(__name__)
@@ -158,7 +158,10 @@ class TransformersEngine(InferenceEngine):
                     self._adapters[served] = internal
             self.model.eval()
 
-        self.model_name = config.served_model_name or Path(str(config.model).rstrip("/")).name
+        # One naming rule for every engine; a checkpoint's base model is not its name.
+        hub_id = prepared.resolved.hub_id if prepared.checkpoint is None else None
+        self.model_name, *aliases = served_names(str(config.model), config.served_model_name, hub_id)
+        self.model_aliases = tuple(aliases)
         limit = config.max_model_len or getattr(model.config, "max_position_embeddings", None)
         if not limit:
             tok_limit = getattr(self.tokenizer, "model_max_length", None)
@@ -178,6 +181,9 @@ class TransformersEngine(InferenceEngine):
         self.pad_id = pad if pad is not None else (self.stop_ids[0] if self.stop_ids else 0)
 
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="swift-engine")
+        # Prompts are rendered and tokenized here, off the event loop (a long prompt takes
+        # seconds) and apart from the generating worker; one thread, as the tokenizer is shared.
+        self._tokenize_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="swift-tokenize")
         self._pending: list[Job] = []
         self._runners: dict[asyncio.AbstractEventLoop, asyncio.Task] = {}  # one batcher per event loop
         self._ids = itertools.count()
@@ -195,7 +201,7 @@ class TransformersEngine(InferenceEngine):
             raise UnsupportedRequest(f"n is at most {self.max_batch_size} (the engine's max_batch_size)")
 
     async def generate(self, request: GenerationRequest) -> GenerationResponse:
-        job = self._submit(request, None)
+        job = await self._submit(request, None)
         try:
             return await job.future
         except asyncio.CancelledError:
@@ -204,7 +210,7 @@ class TransformersEngine(InferenceEngine):
 
     async def stream(self, request: GenerationRequest):  # type: ignore[override]
         queue: asyncio.Queue[Any] = asyncio.Queue()
-        job = self._submit(request, queue)
+        job = await self._submit(request, queue)
         held: Any = None
         try:
             while True:
@@ -231,21 +237,30 @@ class TransformersEngine(InferenceEngine):
             job.resolve(None, SwiftError("the engine is shutting down"))
         self._pending.clear()
         await asyncio.get_running_loop().run_in_executor(None, self._executor.shutdown, True)
+        self._tokenize_executor.shutdown(wait=False, cancel_futures=True)
 
     # -- queueing ----------------------------------------------------------------------------------
 
     def prompt_ids(self, request: GenerationRequest) -> list[int]:
         """The prompt's token ids: chat messages rendered by the template, or the raw prompt (ids
         checked against the model's embedding size, which may exceed the tokenizer's)."""
-        return request_prompt_ids(self.template, self.tokenizer, request, vocab_size=self.vocab_size)
+        return request_prompt_ids(
+            self.template,
+            self.tokenizer,
+            request,
+            vocab_size=self.vocab_size,
+            max_model_len=self.max_model_len,
+        )
 
-    def _submit(self, request: GenerationRequest, queue: asyncio.Queue | None) -> Job:
+    async def _submit(self, request: GenerationRequest, queue: asyncio.Queue | None) -> Job:
         if self._closed:
             raise SwiftError("the engine is shutting down")
         self.check_request(request)
-        ids = self.prompt_ids(request)
-        max_tokens = new_tokens_allowed(len(ids), request.max_tokens, self.max_model_len)
         loop = asyncio.get_running_loop()
+        ids = await loop.run_in_executor(self._tokenize_executor, self.prompt_ids, request)
+        if self._closed:
+            raise SwiftError("the engine is shutting down")
+        max_tokens = new_tokens_allowed(len(ids), request.max_tokens, self.max_model_len)
         job = Job(
             next(self._ids),
             request,
@@ -279,23 +294,39 @@ class TransformersEngine(InferenceEngine):
             batch = self._take_batch(loop)
             left = sum(j.rows for j in self._pending if j.loop is loop)
             started = time.perf_counter()
-            try:
-                results = await loop.run_in_executor(self._executor, self._run_batch, batch)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # a failing batch fails its requests, never the batcher
-                logger.exception("generation failed")
-                for job in batch:
-                    job.resolve(None, exc)
-            else:
-                for job, result in zip(batch, results):
-                    job.resolve(result)
+            await self._answer(loop, batch)
             # The clients just answered often send their next request at once: after a batch of T
             # seconds, wait up to rejoin_fraction * T for them (less once they are all back),
             # rather than run a few early ones alone and make the rest wait for that batch.
             took = time.perf_counter() - started
             window = max(self.batch_window_s, min(self.max_rejoin_wait_s, self.rejoin_fraction * took))
             target = min(self.max_batch_size, left + sum(j.rows for j in batch))
+
+    async def _answer(self, loop: asyncio.AbstractEventLoop, batch: list[Job]) -> None:
+        """Run `batch` and resolve its jobs. A row that fails (RowFailed) fails its request only;
+        should the whole call fail, each request that has not streamed anything yet is run again
+        on its own, so that one request's failure reaches no other. The error is logged once,
+        by whoever answers the request (the server), not here."""
+        try:
+            results = await loop.run_in_executor(self._executor, self._run_batch, batch)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a failing batch fails its requests, never the batcher
+            logger.debug("a batch of %d requests failed: %r", len(batch), exc)
+            if len(batch) == 1:
+                batch[0].resolve(None, exc)
+                return
+            for job in batch:
+                if job.emitted or job.cancelled:
+                    job.resolve(None, exc)
+                else:
+                    await self._answer(loop, [job])
+            return
+        for job, result in zip(batch, results):
+            if isinstance(result, BaseException):
+                job.resolve(None, result)
+            else:
+                job.resolve(result)
 
     async def _collect(self, loop: asyncio.AbstractEventLoop, window: float, target_rows: int) -> None:
         """Wait `window` seconds for requests to arrive, or less once `target_rows` rows are queued."""
@@ -338,7 +369,7 @@ class TransformersEngine(InferenceEngine):
         else:
             yield
 
-    def _run_batch(self, jobs: list[Job]) -> list[GenerationResponse | None]:
+    def _run_batch(self, jobs: list[Job]) -> list[GenerationResponse | BaseException | None]:
         import torch
 
         self.stats.batches += 1
@@ -352,13 +383,17 @@ class TransformersEngine(InferenceEngine):
             gen = [j for j in jobs_live if j.max_tokens > 0]
             if gen:
                 rows_of = self._generate(gen)
-        out: list[GenerationResponse | None] = []
+        out: list[GenerationResponse | BaseException | None] = []
         for job in jobs:
             if job.cancelled:
                 out.append(None)
                 continue
             req = job.request
             rows = rows_of.get(job.id)
+            failed = [r.error for r in rows or [] if r.error]
+            if failed:
+                out.append(RowFailed(failed[0]))
+                continue
             if rows is None:  # max_tokens 0: nothing generated (echo / prompt logprobs only)
                 choices = [Choice(c, "", "length", [], [] if req.logprobs else None) for c in range(req.n)]
                 outbox = Outbox()

@@ -39,6 +39,7 @@ class Job:
     future: asyncio.Future
     queue: asyncio.Queue | None = None  # streaming: StreamChunks, then DONE
     cancelled: bool = False
+    emitted: bool = False  # streaming: a chunk was handed over (it cannot be run again unseen)
 
     @property
     def key(self) -> tuple[Any, ...]:
@@ -77,6 +78,7 @@ class Outbox:
             return
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Job, StreamChunk]]] = {}
         for job, chunk in self.items:
+            job.emitted = True
             by_loop.setdefault(job.loop, []).append((job, chunk))
         self.items = []
         for loop, items in by_loop.items():

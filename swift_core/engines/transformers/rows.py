@@ -6,7 +6,10 @@ generation loop do the per-row work:
 
 - `RowSampler` (a `LogitsProcessor`, the only one in the list) receives the raw logits of each
   step, keeps them for logprobs, and applies each row's repetition penalty, temperature, top-k
-  and top-p (a greedy row among sampled ones keeps only its argmax);
+  and top-p (a greedy row among sampled ones keeps only its argmax). A row whose settings leave
+  no distribution to sample (infinite or NaN logits) is failed alone (`Row.error`, `RowFailed`
+  for its request) and given a harmless distribution, so that `torch.multinomial` cannot raise
+  and fail the whole batch with it;
 - `RowTracker` (a `StoppingCriteria`) receives each new token, detokenizes it incrementally,
   checks stop tokens, stop strings, the row's own max_tokens and its request's cancellation,
   emits stream increments, and returns which rows are finished (transformers pads those).
@@ -18,9 +21,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from swift_core.engines.protocol import StreamChunk, TokenLogprob
+from swift_core.engines.protocol import StreamChunk, TokenLogprob, UnsupportedRequest, is_greedy
 
 CANCELLED = "cancelled"
+FAILED = "failed"
+
+
+class RowFailed(UnsupportedRequest):
+    """A request whose sampling settings left its row nothing to sample (HTTP 400)."""
 
 
 def stop_holdback(text: str, stops: list[str]) -> int:
@@ -55,6 +63,7 @@ class Row:
     generated: int = 0  # tokens the model produced, the stop token included
     text: str = ""
     finish_reason: str | None = None
+    error: str | None = None  # why this row failed (its request fails, the batch goes on)
     # incremental detokenization (the prefix/read offsets of vLLM's detokenizer)
     _prefix_offset: int = 0
     _read_offset: int = 0
@@ -63,7 +72,7 @@ class Row:
 
     @property
     def greedy(self) -> bool:
-        return self.temperature <= 0.0
+        return is_greedy(self.temperature)
 
     @property
     def done(self) -> bool:
@@ -118,6 +127,9 @@ class RowTracker:
             if row.is_cancelled():
                 row.finish_reason = CANCELLED
                 self.cancelled_rows += 1
+                continue
+            if row.error is not None:
+                row.finish_reason = FAILED  # nothing more is sent: its request fails
                 continue
             self._add(row, tokens[i], chosen.get(i))
         self.flush()
@@ -239,4 +251,26 @@ class RowSampler:
             keep = torch.zeros_like(out, dtype=torch.bool).scatter_(1, best, True)
             greedy_rows = self.greedy.to(device)[:, None] & ~keep
             out = out.masked_fill(greedy_rows, float("-inf"))
+        return self._fail_unsampleable(out, scores)
+
+    def _fail_unsampleable(self, out: Any, raw: Any) -> Any:
+        """Rows with NaN or +inf logits, or none finite, cannot be sampled: each is marked failed
+        and sampled from its raw logits' argmax instead (the token is never used)."""
+        import torch
+
+        bad = torch.isnan(out).any(-1) | torch.isposinf(out).any(-1) | ~torch.isfinite(out).any(-1)
+        if not bool(bad.any()):
+            return out
+        out = out.clone()
+        for i in bad.nonzero().flatten().tolist():
+            row = self.rows[i]
+            if row.error is None:
+                row.error = (
+                    f"sampling failed: temperature={row.temperature}, top_p={row.top_p}, "
+                    f"top_k={row.top_k}, repetition_penalty={row.repetition_penalty} leave no finite "
+                    "distribution to sample from"
+                )
+            best = int(torch.nan_to_num(raw[i].float(), nan=-1.0).argmax())
+            out[i] = float("-inf")
+            out[i, best] = 0.0
         return out
