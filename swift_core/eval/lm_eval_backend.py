@@ -139,7 +139,9 @@ def served(args: EvalArguments, model: str | None, work: Path):
             cmd += [f"--{flag}", str(value)]
     cmd += ["--max_batch_size", str(args.max_batch_size)]
     log = (work / "deploy.log").open("w")
-    process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True)
+    # a server of our own on 127.0.0.1 for lm-eval alone: no API key (lm-eval's local models send none)
+    env = {k: v for k, v in os.environ.items() if k != "SWIFT_API_KEY"}
+    process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True, env=env)
     try:
         url = None
         deadline = time.monotonic() + 600

@@ -33,7 +33,10 @@ def write_report(report: dict[str, Any], output_dir: Path) -> Path:
 
 
 def model_label(result: dict[str, Any]) -> str:
-    label = Path(str(result.get("model") or "?")).name or str(result.get("model"))
+    path = Path(str(result.get("model") or "?"))
+    label = path.name or str(result.get("model"))
+    if label.startswith("checkpoint-") and len(path.parts) >= 3:  # OUTPUT_DIR/vN-stamp/checkpoint-N
+        label = f"{path.parent.parent.name}/{label}"
     adapters = result.get("adapters") or []
     if adapters:
         label += " + " + ", ".join(Path(a.split("=")[-1]).name for a in adapters)
