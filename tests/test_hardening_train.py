@@ -166,3 +166,20 @@ def test_ctrl_c_says_where_it_stopped_and_writes_the_plot(tiny_qwen, tmp_path):
     assert "step 3" in r.stderr and "--resume_from_checkpoint" in r.stderr
     assert "Traceback" not in r.stderr
     assert next(out.glob("v0-*/loss.png")).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_full_disk_anywhere_in_a_command_is_one_line(monkeypatch, capsys):
+    """The CLI's safety net: an ENOSPC outside training (args.json, an export) is no traceback."""
+    import os
+
+    from swift_core.cli import main as cli_main
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "/data/out/args.json")
+
+    monkeypatch.setattr(cli_main.cli, "main", full)
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main.main(["sft"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "/data/out/args.json" in err and "no space left on device" in err and "Traceback" not in err

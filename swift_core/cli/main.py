@@ -219,6 +219,15 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except OSError as exc:
+        # A full disk, a read-only or forbidden folder is the machine's state, not a bug: one line.
+        from swift_core.train.outputs import describe_write_error
+
+        message = describe_write_error(exc)
+        if message is None:
+            raise
+        click.echo(f"Error: {message}", err=True)
+        sys.exit(2)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)

@@ -56,6 +56,14 @@ def output_dir_error(output_dir: str | Path, exc: OSError | None = None) -> Swif
     return SwiftError(f"--output_dir {root}: cannot write {path}: {cause}")
 
 
+def describe_write_error(exc: OSError) -> str | None:
+    """One line for an OS error writing a named file that is the machine's state (disk full,
+    read-only, forbidden), or None for anything else (a bug keeps its traceback)."""
+    if exc.errno not in _CAUSES or not exc.filename:
+        return None
+    return f"cannot write {exc.filename}: {_CAUSES[exc.errno]}"
+
+
 def check_output_dir(output_dir: str | Path) -> None:
     """Refuse, before anything loads, an --output_dir that is a file, under one, or not writable
     (creates nothing: a run refused for its data leaves no folder behind)."""
