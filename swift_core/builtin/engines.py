@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from swift_core.descriptors import EngineDescriptor
 from swift_core.hookspecs import hookimpl
+from swift_core.multimodal.options import ImageOptions
 
 
 @hookimpl
@@ -15,5 +16,6 @@ def register_engines(register):
             description="transformers + peft: dynamic batching, streaming, several LoRA adapters per request",
             factory="swift_core.engines.transformers.engine:TransformersEngine",
             requires=("torch", "transformers", "peft"),
+            options=ImageOptions,
         )
     )

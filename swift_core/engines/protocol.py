@@ -94,6 +94,9 @@ class GenerationRequest:
     adapter: str | None = None  # a served adapter name; None: the base model
     tools: list[dict[str, Any]] | None = None
     template_options: dict[str, Any] = field(default_factory=dict)  # e.g. enable_thinking
+    # Images of a chat request, one per <image> tag in its messages (vision-language models):
+    # data: URLs, PIL images, local paths or http(s) URLs (swift_core.multimodal.engine_inputs).
+    images: list[Any] = field(default_factory=list)
 
 
 @dataclass

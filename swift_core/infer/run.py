@@ -29,8 +29,13 @@ from swift_core.engines.protocol import GenerationResponse, InferenceEngine, Uns
 from swift_core.errors import SwiftError
 from swift_core.infer.arguments import InferArguments, build_engine, engine_config, split_adapters
 from swift_core.infer.score import scores_only
+from swift_core.multimodal.engine_inputs import row_images
 
-COMMANDS = {"/clear": "reset the conversation", "/exit": "quit"}
+COMMANDS = {
+    "/clear": "reset the conversation",
+    "/image PATH": "attach an image to the next turn",
+    "/exit": "quit",
+}
 
 
 def run_infer(args: InferArguments, manager: Any = None) -> Any:
@@ -78,6 +83,8 @@ def run_interactive(engine: InferenceEngine, args: InferArguments, stdin: Any = 
     stdin = stdin or sys.stdin
     system = [{"role": "system", "content": args.system}] if args.system else []
     history: list[dict[str, Any]] = list(system)
+    images: list[Any] = []  # every image of the conversation, in order (vision-language models)
+    pending: list[Any] = []  # attached with /image, sent with the next turn
     click.echo(
         f"chatting with {engine.model_name}: one line per turn; "
         + ", ".join(f"{c} to {h}" for c, h in COMMANDS.items()),
@@ -98,26 +105,53 @@ def run_interactive(engine: InferenceEngine, args: InferArguments, stdin: Any = 
                 break
             if command == "/clear":
                 history = list(system)
+                images, pending = [], []
                 click.echo("(history cleared)")
+                continue
+            if command.startswith("/image"):
+                pending += _attach(command[len("/image") :].strip())
                 continue
             if not command:
                 continue
-            history.append({"role": "user", "content": text})
+            history.append({"role": "user", "content": "<image>" * len(pending) + text})
             click.echo(">>> ", nl=False)
             try:
-                answer = loop.run_until_complete(_answer(engine, args, history))
+                answer = loop.run_until_complete(_answer(engine, args, history, images + pending))
             except UnsupportedRequest as exc:
                 history.pop()
                 click.echo(f"\n(error: {exc}; the turn was dropped)")
                 continue
+            images, pending = images + pending, []
             history.append({"role": "assistant", "content": answer})
     finally:
         loop.run_until_complete(engine.close())
         loop.close()
 
 
-async def _answer(engine: InferenceEngine, args: InferArguments, history: list[dict[str, Any]]) -> str:
+def _attach(path: str) -> list[Any]:
+    """The image `/image PATH` names, opened now so a typo is said at once (an empty list then)."""
+    from swift_core.multimodal.media import ImageError, open_image
+
+    if not path:
+        click.echo("(usage: /image PATH)")
+        return []
+    try:
+        image = open_image(path)
+    except ImageError as exc:
+        click.echo(f"(error: {exc})")
+        return []
+    click.echo(f"(image {path} attached to the next turn: {image.size[0]}x{image.size[1]})")
+    return [image]
+
+
+async def _answer(
+    engine: InferenceEngine,
+    args: InferArguments,
+    history: list[dict[str, Any]],
+    images: list[Any] | None = None,
+) -> str:
     request = args.request(list(history))
+    request.images = list(images or [])
     if not args.stream:
         response = await engine.generate(request)
         text = response.choices[0].text
@@ -171,7 +205,10 @@ def run_batch(engine: InferenceEngine, args: InferArguments, rows: list[dict[str
         try:
             if not messages:
                 raise UnsupportedRequest("the row has no prompt (only an assistant turn)")
-            return i, await engine.generate(args.request(messages, rows[i].get("tools")))
+            request = args.request(messages, rows[i].get("tools"))
+            if rows[i].get("images"):  # the user's own rows: local files are theirs to read
+                request.messages, request.images = row_images(rows[i], messages, UnsupportedRequest)
+            return i, await engine.generate(request)
         except UnsupportedRequest as exc:
             return i, exc
 
@@ -192,6 +229,8 @@ def run_batch(engine: InferenceEngine, args: InferArguments, rows: list[dict[str
                     i, outcome = await done
                     messages, reference = prompts[i]
                     record: dict[str, Any] = {"messages": messages}
+                    if rows[i].get("images"):
+                        record["images"] = rows[i]["images"]
                     if rows[i].get("tools"):
                         record["tools"] = rows[i]["tools"]
                     if isinstance(outcome, BaseException):

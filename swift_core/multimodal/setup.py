@@ -90,10 +90,15 @@ def processor_folders(prepared: Any) -> list[str]:
 def vision_setup(
     prepared: Any, *, max_pixels: int | None = None, min_pixels: int | None = None
 ) -> VisionSetup | None:
-    """The vision setup of a prepared model (`models.loader.PreparedModel`), None for text families."""
+    """The vision setup of a prepared model (`models.loader.PreparedModel`), None for text families.
+    Bounds not given are a checkpoint's training ones (args.json), else the folder's own."""
     family = prepared.family
     if not takes_images(family):
         return None
+    # A checkpoint is read at the resolution it was trained at unless told otherwise.
+    trained = dict(getattr(getattr(prepared, "checkpoint", None), "args", None) or {})
+    max_pixels = max_pixels or trained.get("max_pixels")
+    min_pixels = min_pixels or trained.get("min_pixels")
     folders = processor_folders(prepared)
     folder = next((f for f in folders if (Path(f) / "preprocessor_config.json").is_file()), folders[0])
     processor = VisionProcessor.from_folder(

@@ -264,23 +264,33 @@ def _sampling(
     }
 
 
-def _message_text(message: ChatMessage, i: int) -> str:
+def _message_text(message: ChatMessage, i: int, images: list[Any] | None = None) -> str:
+    """The message's text; each `image_url` part becomes an `<image>` tag where it stood and its
+    URL goes to `images` (the engine refuses images for a model that takes none)."""
     content = message.content
     if content is None:
         return ""
     if isinstance(content, str):
         return content
-    texts = []
+    text, last = "", None
     for j, part in enumerate(content):
         kind = part.get("type")
         if kind == "text" and isinstance(part.get("text"), str):
-            texts.append(part["text"])
+            text += ("\n" if last == "text" else "") + part["text"]
+        elif kind == "image_url" and images is not None:
+            url = part.get("image_url")
+            url = url.get("url") if isinstance(url, dict) else url
+            if not isinstance(url, str) or not url:
+                raise _invalid(f"messages[{i}].content[{j}].image_url", "expected an object with a url string.")
+            images.append(url)
+            text += "<image>"
         else:
             raise _unsupported(
                 f"messages[{i}].content[{j}]",
-                f"content parts of type {kind!r} are not supported: this server takes text only.",
+                f"content parts of type {kind!r} are not supported: this server takes text and image_url parts.",
             )
-    return "\n".join(texts)
+        last = kind
+    return text
 
 
 def _tool_call(call: ToolCall) -> dict[str, Any]:
@@ -320,9 +330,10 @@ def chat_to_request(
     if isinstance(req.tool_choice, dict) or req.tool_choice == "required":
         raise _unsupported("tool_choice", "tool_choice 'required' or a named function is not supported.")
     messages = []
+    images: list[Any] = []
     for i, m in enumerate(req.messages):
         role = "system" if m.role == "developer" else m.role
-        message: dict[str, Any] = {"role": role, "content": _message_text(m, i)}
+        message: dict[str, Any] = {"role": role, "content": _message_text(m, i, images)}
         if m.tool_calls:
             message["tool_calls"] = [_tool_call(c) for c in m.tool_calls]
         if m.tool_call_id:
@@ -338,6 +349,7 @@ def chat_to_request(
         adapter=adapter,
         tools=tools or None,
         template_options=dict(req.chat_template_kwargs or {}),
+        images=images,
         **fields,
     )
 

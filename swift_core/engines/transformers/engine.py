@@ -125,6 +125,10 @@ class TransformersEngine(InferenceEngine):
             manager=manager,
         )
         self.family, self.tokenizer, self.template = loaded.family, loaded.tokenizer, loaded.template
+        # Images of requests, for a vision-language model (None for text-only families).
+        from swift_core.multimodal.engine_inputs import engine_vision
+
+        self.vision = engine_vision(prepared, config.options)
         self.device = loaded.device
         model = loaded.model
         adapters = (
@@ -197,6 +201,9 @@ class TransformersEngine(InferenceEngine):
 
     def check_request(self, request: GenerationRequest) -> None:
         super().check_request(request)  # the values every engine refuses
+        from swift_core.multimodal.engine_inputs import check_images
+
+        check_images(self.vision, request, UnsupportedRequest)
         if request.n > self.max_batch_size:
             raise UnsupportedRequest(f"n is at most {self.max_batch_size} (the engine's max_batch_size)")
 
@@ -242,6 +249,12 @@ class TransformersEngine(InferenceEngine):
     # -- queueing ----------------------------------------------------------------------------------
 
     def prompt_ids(self, request: GenerationRequest) -> list[int]:
+        """The prompt's token ids, each image's placeholder widened to its visual tokens."""
+        from swift_core.multimodal.engine_inputs import widen_prompt
+
+        return widen_prompt(self.vision, request, self._text_prompt_ids(request), UnsupportedRequest)
+
+    def _text_prompt_ids(self, request: GenerationRequest) -> list[int]:
         """The prompt's token ids: chat messages rendered by the template, or the raw prompt (ids
         checked against the model's embedding size, which may exceed the tokenizer's)."""
         return request_prompt_ids(
@@ -496,6 +509,7 @@ class TransformersEngine(InferenceEngine):
         self.model.generate(
             input_ids=input_ids,
             attention_mask=mask,
+            **self._vision_inputs(jobs, input_ids),
             generation_config=config,
             logits_processor=transformers.LogitsProcessorList([sampler]),
             stopping_criteria=transformers.StoppingCriteriaList([tracker]),
@@ -503,6 +517,11 @@ class TransformersEngine(InferenceEngine):
         tracker.finish_unfinished()
         self.stats.cancelled_rows += sum(1 for r in rows if r.finish_reason == CANCELLED)
         return rows_of
+
+    def _vision_inputs(self, jobs: list[Job], input_ids: Any) -> dict[str, Any]:
+        from swift_core.multimodal.engine_inputs import generate_inputs
+
+        return generate_inputs(self.vision, jobs, input_ids)
 
     def _prompt_logprobs(self, jobs: list[Job]) -> dict[int, list[TokenLogprob]]:
         """Logprob of every prompt token given the ones before it: one forward per group of prompts."""
