@@ -146,9 +146,17 @@ def test_engine_flags_allow_local_files_and_refuse_http_offline(engine, tmp_path
         engine.check_request(GenerationRequest(messages=[{"role": "user", "content": "<image>x"}], images=[]))
 
 
-def test_a_text_model_refuses_images():
+def test_a_text_model_refuses_images(tiny_qwen, engine):
+    from swift_core.engines.transformers.engine import TransformersEngine
     from swift_core.multimodal.engine_inputs import check_images
 
     request = GenerationRequest(messages=[{"role": "user", "content": "<image>x"}], images=["data:,"])
     with pytest.raises(UnsupportedRequest, match="takes text only"):
         check_images(None, request, UnsupportedRequest)
+    text = TransformersEngine(EngineConfig(model=str(tiny_qwen)))
+    try:
+        assert not text.capabilities.images and engine.capabilities.images
+        with pytest.raises(UnsupportedRequest, match="does not take images"):
+            text.check_request(request)
+    finally:
+        asyncio.run(text.close())

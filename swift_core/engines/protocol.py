@@ -74,6 +74,7 @@ class EngineCapabilities:
     repetition_penalty: bool = True
     top_k: bool = True
     max_top_logprobs: int = 0
+    images: bool = False  # GenerationRequest.images: its model reads images (vision-language)
 
 
 @dataclass
@@ -156,6 +157,11 @@ class InferenceEngine(ABC):
         caps = self.capabilities
         if (request.messages is None) == (request.prompt is None):
             raise UnsupportedRequest("give either messages (chat) or prompt (completion)")
+        if request.images and not caps.images:
+            raise UnsupportedRequest(
+                "this engine's model does not take images (serve a vision-language model such as Qwen2-VL "
+                "with the transformers engine)"
+            )
         # Values no engine can mean (validity, before what this engine supports):
         if not 0 <= request.max_tokens <= MAX_COUNT:
             raise UnsupportedRequest(

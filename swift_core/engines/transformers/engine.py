@@ -129,6 +129,7 @@ class TransformersEngine(InferenceEngine):
         from swift_core.multimodal.engine_inputs import engine_vision
 
         self.vision = engine_vision(prepared, config.options)
+        self.capabilities.images = self.vision is not None
         self.device = loaded.device
         model = loaded.model
         adapters = (
