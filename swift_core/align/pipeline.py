@@ -11,8 +11,7 @@ import copy
 import time
 from typing import Any
 
-import click
-
+from swift_core.distributed.ranks import echo_main, is_main_process
 from swift_core.errors import SwiftError
 
 
@@ -65,7 +64,7 @@ def load_preference_data(args: Any, descriptor: Any, setup: Any, manager: Any) -
             family=setup.family.name,
         )
         if loaded.bad_rows:
-            click.echo(loaded.bad_rows_summary(), err=True)
+            echo_main(loaded.bad_rows_summary(), err=True)
         return encode(setup.template, setup.tokenizer, loaded.rows, args)
 
     examples = encoded(args.dataset)
@@ -75,7 +74,7 @@ def load_preference_data(args: Any, descriptor: Any, setup: Any, manager: Any) -
         train_part, eval_part = split_rows(examples, args.split_dataset_ratio, args.seed)  # type: ignore[arg-type]
         train_ds = EncodedDataset(train_part)  # type: ignore[arg-type]
         eval_ds = EncodedDataset(eval_part) if eval_part else None  # type: ignore[arg-type]
-    click.echo(
+    echo_main(
         f"data: {len(train_ds)} {'pairs' if descriptor.paired else 'examples'} for {descriptor.name} "
         f"({'reference: yes' if descriptor.needs_reference else 'reference-free'}), "
         f"{len(eval_ds) if eval_ds else 0} held out; template {setup.template.name}",
@@ -112,7 +111,7 @@ def build_reference(args: Any, descriptor: Any, caps: Any, model: Any, manager: 
 def precompute_if_asked(args: Any, reference: Any, model: Any, datasets: list[Any], collator: Any) -> None:
     if reference is None or not args.precompute_ref_log_probs:
         return
-    click.echo(f"precomputing reference log-probs ({reference.kind}) for {len(datasets[0])} pairs", err=True)
+    echo_main(f"precomputing reference log-probs ({reference.kind}) for {len(datasets[0])} pairs", err=True)
     model.eval()
     for dataset in datasets:
         if dataset is not None:
@@ -145,7 +144,7 @@ def run_rlhf(args: Any, manager: Any = None) -> Any:
     setup = stages.setup_model_family(args, manager, head=head)
     train_ds, eval_ds = load_preference_data(args, descriptor, setup, manager)
 
-    run_dir, resume = stages.prepare_run_dir(args)
+    run_dir, resume = stages.prepare_run_dir(args, caps)
     model = stages.load_trainable_model(args, caps, setup, manager)
     reference = build_reference(args, descriptor, caps, model, manager)
     collator = PreferenceCollator(head.pad_token_id(setup.tokenizer), descriptor.paired)
@@ -155,7 +154,8 @@ def run_rlhf(args: Any, manager: Any = None) -> Any:
     swift_args = stages.resolved_args(args, f"rlhf:{descriptor.name}", caps, setup, lr)
     swift_args["reference"] = reference.kind if reference is not None else None
     swift_args["scores"] = descriptor.scores  # what the loss computed from (the head is recorded too)
-    write_json_atomic(run_dir / "args.json", swift_args)
+    if is_main_process():
+        write_json_atomic(run_dir / "args.json", swift_args)
     loss_config = LossConfig(
         beta=args.beta,
         rpo_alpha=args.rpo_alpha,

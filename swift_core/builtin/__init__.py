@@ -13,4 +13,5 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "engines": "swift_core.builtin.engines",
     "online-rl": "swift_core.builtin.online_rl",
     "scorers": "swift_core.builtin.scorers",
+    "strategies": "swift_core.builtin.strategies",
 }

@@ -8,6 +8,7 @@ from typing import Any
 from swift_core.descriptors import RuntimeDescriptor
 from swift_core.hookspecs import hookimpl
 from swift_core.runtimes.base import HardwareRuntime
+from swift_core.runtimes.support import RuntimeSupport
 
 
 class CpuRuntime(HardwareRuntime):
@@ -26,6 +27,18 @@ class CpuRuntime(HardwareRuntime):
         # for training on the CPU.
         return ["float32", "bfloat16"]
 
+    def support(self) -> RuntimeSupport:
+        return RuntimeSupport(
+            dtypes=tuple(self.supported_dtypes()),
+            dtype_notes={"float16": "fp16 kernels for training are missing on the CPU"},
+            strategies={
+                # accelerate builds an FSDP engine only for accelerators; on the CPU it would quietly
+                # run plain DDP (measured: no fsdp_plugin, full optimizer state on every rank).
+                "fsdp": "accelerate shards with FSDP only on accelerators (CUDA, ROCm, NPU, ...); on the CPU "
+                "it would silently run DDP: use --deepspeed zero3 to shard here, or DDP"
+            },
+        )
+
     def trainer_arguments(self, dtype_name: str) -> dict[str, Any]:
         """No mixed-precision autocast on the CPU: the weights themselves are in `dtype_name`."""
         return {"use_cpu": True, "bf16": False, "fp16": False}
@@ -34,6 +47,9 @@ class CpuRuntime(HardwareRuntime):
         """Share the cores among local workers; oversubscribed threads cut speed sharply on small CPUs."""
         import torch
 
+        # DeepSpeed (when installed) otherwise probes for GPUs and warns on every rank that it
+        # fell back to its CPU accelerator.
+        os.environ.setdefault("DS_ACCELERATOR", "cpu")
         threads = os.environ.get("OMP_NUM_THREADS", "")
         if threads.isdigit():
             torch.set_num_threads(int(threads))

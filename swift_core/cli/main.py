@@ -208,6 +208,9 @@ def main(argv: list[str] | None = None) -> None:
         root.setLevel(logging.INFO)
         root.propagate = False
     apply_global_options(args)
+    from swift_core.distributed.ranks import quiet_unless_main
+
+    quiet_unless_main()  # under torchrun, libraries' notices once (rank 0), not once per rank
     from swift_core.cli.library_logs import sort_library_logs
 
     sort_library_logs()  # libraries' notices that are not the user's business, dropped or explained

@@ -7,6 +7,7 @@ from typing import ClassVar
 
 from swift_core.config.arguments import arg
 from swift_core.config.common import DataArguments, ModelArguments
+from swift_core.config.distributed_args import DistributedArguments
 
 
 @dataclass(kw_only=True)
@@ -68,11 +69,17 @@ class FreezeArguments:
 
 @dataclass(kw_only=True)
 class TrainArguments(
-    ModelArguments, DataArguments, TunerArguments, QuantArguments, VisionArguments, FreezeArguments
+    ModelArguments,
+    DataArguments,
+    TunerArguments,
+    QuantArguments,
+    VisionArguments,
+    FreezeArguments,
+    DistributedArguments,
 ):
     ARG_GROUP: ClassVar[str] = "training"
     # Capabilities whose options these commands take (swift_core.config.options).
-    CAPABILITY_KINDS: ClassVar[tuple[str, ...]] = ("tuners", "quantizers:load_time")
+    CAPABILITY_KINDS: ClassVar[tuple[str, ...]] = ("tuners", "quantizers:load_time", "strategies")
 
     output_dir: str = arg("output", help="Runs go to OUTPUT_DIR/vN-<timestamp>/", group="output")
     device: str = arg("auto", help="auto, cpu, cuda, npu, mps")

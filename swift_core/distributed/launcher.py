@@ -1,7 +1,7 @@
 """`swift sft --nproc_per_node N`: Swift starts torchrun itself, so the user never does.
 
 The parent process parses and checks the arguments first (a mistake costs no process launch),
-then replaces itself with `python -m torch.distributed.run ... -m swift_core <the same argv>`.
+then runs torchrun (`torch.distributed.run`, in-process) on `-m swift_core <the same argv>`.
 The workers find torchrun's variables (LOCAL_RANK, WORLD_SIZE) and run the command; they load
 plugins under the same policy because the global options already live in the environment
 (`swift_core.cli.main.apply_global_options`). A process that torchrun (or any launcher) started
@@ -91,23 +91,54 @@ def launch_plan(args: object) -> LaunchPlan | None:
 
 
 def torchrun_command(plan: LaunchPlan, argv: list[str]) -> list[str]:
+    """The equivalent shell command (for messages and tests; `launch_if_needed` runs it in-process)."""
     return [sys.executable, "-m", "torch.distributed.run", *plan.torchrun_args(), "-m", "swift_core", *argv]
 
 
+class WorkersFailed(SwiftError):
+    """A worker of a launched run failed; it printed why. The exit code is the worker's."""
+
+    def __init__(self, message: str, exit_code: int):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
 def launch_if_needed(args: object, argv: list[str] | None = None) -> None:
-    """Replace this process with torchrun when the arguments ask for more than one process.
+    """Run this command as torchrun when the arguments ask for more than one process.
 
     `argv` is the command line after the program name (default: `sys.argv[1:]`); the workers get
-    it unchanged (a `--nproc_per_node` in it is ignored there: they are already launched).
+    it unchanged (a `--nproc_per_node` in it is ignored there: they are already launched). torchrun
+    runs in this process; when it returns, so does the command: `SystemExit(0)` on success, a
+    one-line `WorkersFailed` with the worker's exit code otherwise (its own message is above).
     """
     plan = launch_plan(args)
     if plan is None:
         return
-    command = torchrun_command(plan, list(sys.argv[1:] if argv is None else argv))
+    from torch.distributed import run as torchrun
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+
+    command = [*plan.torchrun_args(), "-m", "swift_core", *(sys.argv[1:] if argv is None else argv)]
     sys.stderr.write(
         f"launching {plan.nproc_per_node} process(es) on node {plan.node_rank} of {plan.nnodes} "
         f"(world size {plan.world_size}, master {plan.master_addr}:{plan.master_port})\n"
     )
     sys.stderr.flush()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    os.execv(sys.executable, command)
+    try:
+        torchrun.run(torchrun.parse_args(command))
+    except ChildFailedError as exc:
+        codes = sorted({int(f.exitcode) for f in exc.failures.values()})
+        worst = next((c for c in codes if c not in (0, 2)), codes[0] if codes else 1)
+        ranks = ", ".join(str(f.rank) for f in exc.failures.values())
+        raise WorkersFailed(
+            f"the run stopped: rank(s) {ranks} exited with {worst}", exit_code=worst
+        ) from None
+    raise SystemExit(0)
+
+
+def planned_world_size(args: object) -> int:
+    """The number of processes the run will have: planned here, or set by the launcher that started us."""
+    from swift_core.distributed.ranks import world_size
+
+    plan = launch_plan(args)
+    return plan.world_size if plan is not None else world_size()

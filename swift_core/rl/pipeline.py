@@ -11,8 +11,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import click
-
+from swift_core.distributed.ranks import echo_main, is_main_process
 from swift_core.errors import SwiftError
 
 
@@ -56,7 +55,7 @@ def load_prompts(args: Any, rewards: list[Any], setup: Any, manager: Any) -> Any
         keep_columns=True,
     )
     if loaded.bad_rows:
-        click.echo(loaded.bad_rows_summary(), err=True)
+        echo_main(loaded.bad_rows_summary(), err=True)
     return EncodedDataset(encode_prompts(loaded.rows, setup.template, setup.tokenizer, args.max_length))
 
 
@@ -102,13 +101,13 @@ def run_online_rl(args: Any, manager: Any = None) -> Any:
     caps = stages.check_capabilities(args, manager)
     setup = stages.setup_model_family(args, manager)
     train_ds = load_prompts(args, rewards, setup, manager)
-    click.echo(
+    echo_main(
         f"data: {len(train_ds)} prompts for {descriptor.name}, {options.num_generations} completions each, "
         f"rewards {', '.join(r.name for r in rewards)}; rollouts by {options.rollout_engine}; template {setup.template.name}",
         err=True,
     )
 
-    run_dir, resume = stages.prepare_run_dir(args)
+    run_dir, resume = stages.prepare_run_dir(args, caps)
     model = stages.load_trainable_model(args, caps, setup, manager)
     reference = (
         build_reference(args, descriptor, caps, model, manager)
@@ -119,7 +118,8 @@ def run_online_rl(args: Any, manager: Any = None) -> Any:
     swift_args = stages.resolved_args(args, f"rlhf:{descriptor.name}", caps, setup, lr)
     swift_args["reference"] = reference.kind if reference is not None else None
     swift_args["scores"] = descriptor.scores
-    write_json_atomic(run_dir / "args.json", swift_args)
+    if is_main_process():
+        write_json_atomic(run_dir / "args.json", swift_args)
 
     base = EngineConfig(
         model=str(setup.resolved.model),

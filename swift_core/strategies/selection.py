@@ -36,5 +36,14 @@ def select_strategy(args: Any, manager: Any, world_size: int) -> Any | None:
     return None
 
 
+def check_world_size(descriptor: Any | None, world_size: int) -> None:
+    """A strategy shards over several processes: on one, say how to get more."""
+    if descriptor is not None and world_size < 2:
+        raise SwiftError(
+            f"strategy {descriptor.name} (--{descriptor.activated_by or 'strategy'}) needs several processes: "
+            "add --nproc_per_node N (Swift starts torchrun), or start under torchrun"
+        )
+
+
 def _shown(value: Any) -> str:
     return " ".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)

@@ -13,9 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import click
-
 from swift_core import __version__
+from swift_core.distributed.ranks import echo_main, is_main_process
 from swift_core.errors import SwiftError
 from swift_core.models.heads import CAUSAL_LM, HeadKind
 from swift_core.models.loader import PreparedModel
@@ -44,6 +43,8 @@ class Capabilities:
     quantizer: Any
     runtime: Any
     dtype_name: str
+    strategy: Any = None  # swift_core.strategies.base.Strategy of a distributed run, else None
+    strategy_ctx: Any = None
 
 
 def normalize(args: Any) -> None:
@@ -109,16 +110,47 @@ def check_capabilities(args: Any, manager: Any) -> Capabilities:
         quantizer.check(args)
     runtime = select_runtime(args.device, manager)
     dtype_name = args.torch_dtype or runtime.default_dtype()
+    strategy, strategy_ctx = check_strategy(args, manager, runtime, dtype_name, tuner, quantizer)
     # What the runtime declares it cannot do (bf16 on an old macOS, QLoRA on an NPU) is refused now.
     runtime.check(
         Workload(
             dtype=dtype_name,
             quantizer=args.quant_method if quantizer is not None else None,
             world_size=launched_world_size(),
+            strategy=strategy.name if strategy is not None else None,
         )
     )
     runtime.configure()
-    return Capabilities(tuner, quantizer, runtime, dtype_name)
+    return Capabilities(tuner, quantizer, runtime, dtype_name, strategy, strategy_ctx)
+
+
+def check_strategy(
+    args: Any, manager: Any, runtime: Any, dtype_name: str, tuner: Any, quantizer: Any
+) -> tuple[Any, Any]:
+    """The distributed strategy (`--deepspeed`, `--fsdp`, DDP for a plain multi-process run), checked.
+
+    The launcher (`swift_core.distributed.launcher`) has already started the processes; here the
+    strategy only refuses what it cannot do, before anything loads.
+    """
+    from swift_core.strategies.base import StrategyContext
+    from swift_core.strategies.selection import check_world_size, select_strategy
+
+    world = launched_world_size()
+    descriptor = select_strategy(args, manager, world)
+    check_world_size(descriptor, world)
+    if descriptor is None:
+        return None, None
+    strategy = descriptor.load()()
+    ctx = StrategyContext(
+        world_size=world,
+        runtime=runtime,
+        dtype_name=dtype_name,
+        saves_adapter=bool(tuner.saves_adapter),
+        quantized=quantizer is not None,
+        options=descriptor.options_from(args),
+    )
+    strategy.check(args, ctx)
+    return strategy, ctx
 
 
 def setup_model_family(
@@ -137,7 +169,16 @@ def setup_model_family(
     )
 
 
-def prepare_run_dir(args: Any) -> tuple[Path, Path | None]:
+def prepare_run_dir(args: Any, caps: Capabilities | None = None) -> tuple[Path, Path | None]:
+    """The run folder and the checkpoint to resume from, decided once by the main process of a
+    distributed run and shared with every rank (each deciding alone would make one folder each)."""
+    from swift_core.distributed.sync import decided_by_main
+
+    backend = caps.runtime.dist_backend if caps is not None else "gloo"
+    return decided_by_main(lambda: _decide_run_dir(args), backend)
+
+
+def _decide_run_dir(args: Any) -> tuple[Path, Path | None]:
     from swift_core.errors import NothingToDo
     from swift_core.models.checkpoint import require_complete
     from swift_core.train.outputs import finished_message, latest_complete_checkpoint, new_run_dir
@@ -146,7 +187,7 @@ def prepare_run_dir(args: Any) -> tuple[Path, Path | None]:
     if args.resume_from_checkpoint == "auto":
         resume = latest_complete_checkpoint(args.output_dir)
         if resume is None:
-            click.echo(f"no complete checkpoint under {args.output_dir}: starting a new run", err=True)
+            echo_main(f"no complete checkpoint under {args.output_dir}: starting a new run", err=True)
     elif args.resume_from_checkpoint:
         resume = require_complete(args.resume_from_checkpoint)
     done = finished_message(resume, args) if resume is not None else None
@@ -154,7 +195,7 @@ def prepare_run_dir(args: Any) -> tuple[Path, Path | None]:
         raise NothingToDo(done)
     run_dir = resume.parent if resume is not None else new_run_dir(args.output_dir, args.add_version)
     if resume is not None:
-        click.echo(f"resuming from {resume}", err=True)
+        echo_main(f"resuming from {resume}", err=True)
     return run_dir, resume
 
 
@@ -233,9 +274,11 @@ def resolved_args(
 
 
 def training_arguments(args: Any, run_dir: Path, lr: float, caps: Capabilities, has_eval: bool) -> Any:
+    """Swift's flags as `transformers.TrainingArguments`, then what the strategy (DeepSpeed config,
+    FSDP, DDP backend) and the runtime (precision, CPU, ...) decide; the runtime has the last word."""
     import transformers
 
-    return transformers.TrainingArguments(
+    fields: dict[str, Any] = dict(
         output_dir=str(run_dir),
         per_device_train_batch_size=args.per_device_train_batch_size,
         per_device_eval_batch_size=args.per_device_eval_batch_size,
@@ -257,13 +300,16 @@ def training_arguments(args: Any, run_dir: Path, lr: float, caps: Capabilities, 
         seed=args.seed,
         data_seed=args.seed,
         report_to=args.report_to or "none",
-        **caps.runtime.trainer_arguments(caps.dtype_name),
         train_sampling_strategy="group_by_length" if args.group_by_length else "random",
         remove_unused_columns=False,
         dataloader_num_workers=args.dataloader_num_workers,
         include_num_input_tokens_seen="non_padding",
         disable_tqdm=True,
     )
+    if caps.strategy is not None:
+        fields.update(caps.strategy.trainer_arguments(args, caps.strategy_ctx))
+    fields.update(caps.runtime.trainer_arguments(caps.dtype_name))
+    return transformers.TrainingArguments(**fields)
 
 
 def standard_callbacks(args: Any, model: Any, caps: Capabilities, run_dir: Path, manager: Any) -> list[Any]:
@@ -322,7 +368,7 @@ def train_and_summarize(
         f"{tps:,.0f} train tokens/s, final loss {final_loss:.4f}, peak RSS {peak:,.0f} MB, "
         f"checkpoint {last if last else run_dir}"
     )
-    click.echo(summary)
+    echo_main(summary)
     return TrainResult(run_dir, last, trainer.state.global_step, final_loss, tps, wall, peak, summary)
 
 
@@ -383,7 +429,7 @@ def run_train(args: Any, mode: str = "sft", manager: Any = None) -> TrainResult:
         args.dataset, skip_bad_rows=args.skip_bad_rows, seed=args.seed, manager=manager, **takes
     )
     if loaded.bad_rows:
-        click.echo(loaded.bad_rows_summary(), err=True)
+        echo_main(loaded.bad_rows_summary(), err=True)
     vision = vision_for(setup, args)
     rows = vision.prepare_rows(loaded.rows) if vision is not None else loaded.rows
     encoded, _, cached = encode_for_training(template, tokenizer, rows, args, mode)
@@ -397,18 +443,19 @@ def run_train(args: Any, mode: str = "sft", manager: Any = None) -> TrainResult:
     else:
         train_rows, eval_rows = split_rows(encoded, args.split_dataset_ratio, args.seed)
     train_ds, eval_ds = build_datasets(train_rows, eval_rows, args)
-    click.echo(
+    echo_main(
         f"data: {len(train_ds)} train rows ({train_ds.num_tokens:,} tokens), {len(eval_ds) if eval_ds else 0} eval rows; "
         f"template {template.name}; family {setup.resolved.family.name} ({setup.resolved.how})"
         + ("; encoded rows from cache" if cached else ""),
         err=True,
     )
 
-    run_dir, resume = prepare_run_dir(args)
+    run_dir, resume = prepare_run_dir(args, caps)
     model = load_trainable_model(args, caps, setup, manager, vision)
     lr = learning_rate(args, caps)
     swift_args = resolved_args(args, mode, caps, setup, lr)
-    write_json_atomic(run_dir / "args.json", swift_args)
+    if is_main_process():
+        write_json_atomic(run_dir / "args.json", swift_args)
     has_eval = eval_ds is not None and len(eval_ds) > 0
     collator = (
         PaddingFreeCollator()

@@ -41,8 +41,35 @@ class SwiftTrainer(Trainer):
             return self.optimizer
         return super().create_optimizer(*args, **kwargs)
 
+    def _load_optimizer_and_scheduler(self, checkpoint: str | None) -> None:
+        """Trainer's loading, with one fix for distributed runs on the CPU.
+
+        transformers maps the optimizer state of a multi-process run to `args.device`, which on
+        the CPU is `cpu:<local rank>`, a location `torch.load` cannot restore to ("don't know how
+        to restore data location ... cpu:0"): resuming DDP on the CPU failed. CPU memory is one
+        place, so such a location is plain "cpu".
+        """
+        if checkpoint is None or self.args.world_size <= 1 or self.args.device.type != "cpu":
+            return super()._load_optimizer_and_scheduler(checkpoint)
+        import torch
+
+        load = torch.load
+
+        def load_to_cpu(*args: Any, map_location: Any = None, **kwargs: Any) -> Any:
+            if isinstance(map_location, (str, torch.device)) and str(map_location).startswith("cpu"):
+                map_location = "cpu"
+            return load(*args, map_location=map_location, **kwargs)
+
+        torch.load = load_to_cpu
+        try:
+            return super()._load_optimizer_and_scheduler(checkpoint)
+        finally:
+            torch.load = load
+
     def _save_checkpoint(self, model: Any, trial: Any) -> None:
         super()._save_checkpoint(model, trial)
+        # Every rank writes its part (ZeRO and FSDP shards) before the main one calls it complete.
+        self.accelerator.wait_for_everyone()
         if not self.args.should_save:
             return
         checkpoint = Path(self._get_output_dir(trial=trial)) / f"checkpoint-{self.state.global_step}"
