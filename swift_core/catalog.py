@@ -19,6 +19,10 @@ REPOSITORY_PLUGINS: dict[str, dict[str, tuple[str, str]]] = {
         "bnb": ("swift-bnb", "plugins/swift-bnb"),
         "bitsandbytes": ("swift-bnb", "plugins/swift-bnb"),
     },
+    "strategies": {
+        "deepspeed": ("swift-deepspeed", "plugins/swift-deepspeed"),
+        "zero": ("swift-deepspeed", "plugins/swift-deepspeed"),
+    },
     "runtimes": {
         "cuda": ("swift-cuda", "hw_adapters/swift-cuda"),
         "gpu": ("swift-cuda", "hw_adapters/swift-cuda"),
@@ -50,9 +54,20 @@ INSTALL_STEPS: dict[str, tuple[str, str]] = {
 NOT_PROVIDED: dict[str, tuple[str, ...]] = {
     "quantizers": ("hqq", "eetq", "aqlm"),
     "runtimes": ("xpu", "tpu"),
-    "strategies": ("deepspeed", "megatron"),
+    "strategies": ("megatron",),
     "alignment_losses": ("ppo", "gkd"),
 }
+
+
+# flag -> (distribution, its folder): flags a plugin of this repository brings with its options,
+# so that `--deepspeed zero3` without swift-deepspeed says where the flag comes from.
+FLAG_PROVIDERS: dict[str, tuple[str, str]] = {
+    "deepspeed": ("swift-deepspeed", "plugins/swift-deepspeed"),
+}
+
+
+def flag_provider(flag: str) -> tuple[str, str] | None:
+    return FLAG_PROVIDERS.get(flag.lstrip("-").replace("-", "_"))
 
 
 def provider_of(kind: str, name: str) -> tuple[str, str] | None:

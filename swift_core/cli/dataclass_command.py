@@ -14,6 +14,24 @@ import click
 
 from swift_core.config.arguments import format_help, parse_arguments
 from swift_core.config.options import with_capability_options
+from swift_core.errors import SwiftError
+
+
+def _with_plugin_hint(exc: SwiftError) -> SwiftError:
+    """An unknown flag that a plugin of this repository brings names that plugin."""
+    import re
+
+    from swift_core.catalog import flag_provider
+
+    found = re.match(r"unknown argument --([\w-]+)", str(exc))
+    provider = flag_provider(found.group(1)) if found else None
+    if provider is None:
+        return exc
+    dist, folder = provider
+    return SwiftError(
+        f"--{found.group(1)} comes with the {dist} plugin, which is not installed or not allowed here "
+        f"(see swift plugins list): pip install -e {folder}"
+    )
 
 
 def dataclass_command(name: str, args_cls: type, run: Callable[[Any], Any], summary: str) -> click.Command:
@@ -26,7 +44,11 @@ def dataclass_command(name: str, args_cls: type, run: Callable[[Any], Any], summ
         if any(a in ("-h", "--help") for a in argv):
             click.echo(format_help(full_cls, prog=ctx.command_path, summary=summary), nl=False)
             ctx.exit(0)
-        return run(parse_arguments(full_cls, list(argv)))
+        try:
+            args = parse_arguments(full_cls, list(argv))
+        except SwiftError as exc:
+            raise _with_plugin_hint(exc) from None
+        return run(args)
 
     command = click.Command(
         name,
