@@ -181,3 +181,21 @@ def test_a_model_answers_a_task_file_cached_and_recorded(tmp_path, tiny_qwen):
     assert [r["score"] for r in second["results"]] == [r["score"] for r in first["results"]]
     rescored = _eval("--model_outputs", str(predictions), "--output_dir", str(tmp_path / "re"))
     assert rescored["results"][0]["score"] == mc["score"]
+
+
+def test_a_local_gsm8k_copy_gets_the_math_scorer_and_matches_rows_by_position(tmp_path):
+    preds = write_jsonl(
+        tmp_path / "g.jsonl",
+        [
+            {"prediction": "3 + 4 = 7. The answer is 7."},
+            {"prediction": "#### 36"},
+            {"prediction": "I think 45"},  # 50 is right
+            {"prediction": "$40"},
+        ],
+    )
+    gsm8k = f"gsm8k:{TASK_FILES / 'mini_gsm8k.jsonl'}"
+    (result,) = _eval("--model_outputs", str(preds), "--dataset", gsm8k, "--output_dir", str(tmp_path / "o"))[
+        "results"
+    ]
+    assert result["metric"] == "math" and result["score"] == 0.75
+    assert result["dataset"]["benchmark"] == "gsm8k" and result["dataset"]["split"] == "test"
