@@ -74,6 +74,37 @@ def test_tiny_vl_families_build_resolve_back_and_answer_with_an_image(family, tm
     assert isinstance(answer, str)
 
 
+def test_a_hub_style_preprocessor_config_loads_without_torchvision(tiny_vl, tmp_path):
+    """Qwen2-VL-2B-Instruct's preprocessor_config.json as published (min/max_pixels keys, the
+    torchvision-backed class name): the Pillow backend is built from it."""
+    import shutil
+
+    from swift_core.multimodal.processor import VisionProcessor
+
+    folder = tmp_path / "hub"
+    shutil.copytree(tiny_vl, folder)
+    (folder / "preprocessor_config.json").write_text(
+        json.dumps(
+            {
+                "min_pixels": 3136,
+                "max_pixels": 12845056,
+                "patch_size": 14,
+                "temporal_patch_size": 2,
+                "merge_size": 2,
+                "image_mean": [0.48145466, 0.4578275, 0.40821073],
+                "image_std": [0.26862954, 0.26130258, 0.27577711],
+                "image_processor_type": "Qwen2VLImageProcessor",
+                "processor_class": "Qwen2VLProcessor",
+            }
+        )
+    )
+    processor = VisionProcessor.from_folder(folder)
+    assert type(processor.image_processor).__name__ == "Qwen2VLImageProcessorPil"
+    assert (processor.spec.min_pixels, processor.spec.max_pixels) == (3136, 12845056)
+    batch = processor([_square(size=(640, 480))])
+    assert batch.sizes == [(644, 476)] and batch.token_counts == [23 * 17]
+
+
 def test_a_text_only_family_has_no_vision_setup(tiny_qwen):
     from swift_core.models.loader import prepare_model
     from swift_core.multimodal.setup import vision_setup
