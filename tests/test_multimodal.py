@@ -220,6 +220,25 @@ def test_rows_without_image_tags_get_one_per_image_before_the_first_user_text(vi
     assert vision.prepare_rows([tagged]) == [tagged]
 
 
+def test_max_length_cutting_an_image_is_refused_before_training(prepared, vision):
+    from swift_core.datasets.encode import encode_rows
+
+    rows = [
+        {
+            "messages": [
+                {"role": "user", "content": "hello " * 30 + "<image>"},
+                {"role": "assistant", "content": "ok"},
+            ],
+            "images": ["x.png"],
+        }
+    ]
+    whole = encode_rows(prepared.template, prepared.tokenizer, rows)
+    vision.check_encoded(whole, None)
+    cut = encode_rows(prepared.template, prepared.tokenizer, rows, max_length=20, truncation="right")
+    with pytest.raises(SwiftError, match="--max_length 20 cuts into its images"):
+        vision.check_encoded(cut, 20)
+
+
 def test_more_images_than_placeholders_is_an_error():
     from swift_core.multimodal.inputs import expand_image_tokens
 

@@ -51,6 +51,18 @@ class VisionSetup:
             out.append(row)
         return out
 
+    def check_encoded(self, encoded: Sequence[Any], max_length: int | None) -> None:
+        """Refuse rows whose image placeholders `--max_length` cut (found now, not at batch time)."""
+        token = self.processor.image_token_id
+        for n, row in enumerate(encoded, 1):
+            images = getattr(row, "images", None) or ()
+            kept = sum(1 for t in row.input_ids if t == token)
+            if kept != len(images):
+                raise SwiftError(
+                    f"encoded row {n}: --max_length {max_length} cuts into its images ({kept} of "
+                    f"{len(images)} placeholders left); raise --max_length or use --truncation_strategy delete"
+                )
+
     def collator(self, text_collator: Any) -> VisionCollator:
         return VisionCollator(text_collator, self.processor)
 

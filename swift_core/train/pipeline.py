@@ -433,12 +433,16 @@ def run_train(args: Any, mode: str = "sft", manager: Any = None) -> TrainResult:
     vision = vision_for(setup, args)
     rows = vision.prepare_rows(loaded.rows) if vision is not None else loaded.rows
     encoded, _, cached = encode_for_training(template, tokenizer, rows, args, mode)
+    if vision is not None:
+        vision.check_encoded(encoded, args.max_length)
     if args.val_dataset:
         val = load_rows(
             args.val_dataset, skip_bad_rows=args.skip_bad_rows, seed=args.seed, manager=manager, **takes
         )
         val_rows = vision.prepare_rows(val.rows) if vision is not None else val.rows
         eval_rows, _, _ = encode_for_training(template, tokenizer, val_rows, args, mode)
+        if vision is not None:
+            vision.check_encoded(eval_rows, args.max_length)
         train_rows = encoded
     else:
         train_rows, eval_rows = split_rows(encoded, args.split_dataset_ratio, args.seed)
