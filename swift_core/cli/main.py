@@ -56,6 +56,10 @@ CORE_COMMANDS: dict[str, tuple[str, str]] = {
         "swift_core.cli.download_cmd:download",
         "Download a model from the Hugging Face hub or ModelScope.",
     ),
+    "plan": (
+        "swift_core.cli.plan_cmd:plan",
+        "Per-device memory of a training run for each strategy (DDP, ZeRO, FSDP), and what makes it fit.",
+    ),
     # The web UI sits above the CLI (its forms are these commands), so its command lives with it.
     "web-ui": (
         "swift_core.webui.command:web_ui",
