@@ -29,7 +29,7 @@ def _help_names(cls) -> set[str]:
 
 def test_every_form_has_exactly_the_fields_of_the_cli_command():
     commands = forms.available_commands()
-    assert {"sft", "pt", "rlhf", "export", "deploy"} <= set(commands)
+    assert {"sft", "pt", "rlhf", "export", "quantize", "eval", "deploy"} <= set(commands)
     for command in commands:
         schema = forms.form_schema(command)
         names = [f["name"] for f in schema["fields"]]

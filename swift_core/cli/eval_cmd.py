@@ -68,3 +68,4 @@ eval_command = click.Command(
     add_help_option=False,
     context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
 )
+eval_command.args_cls = EvalArguments  # type: ignore[attr-defined]  # the web UI's form (swift_core.webui.forms)
