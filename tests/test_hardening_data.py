@@ -97,6 +97,7 @@ def test_rlhf_style_check_sees_non_utf8_as_a_bad_row(tmp_path, manager):
     assert len(result.rows) == 1
 
 
+@pytest.mark.slow
 def test_data_preview_reports_non_utf8(tmp_path, tiny_qwen):
     from helpers import run_swift
 
@@ -156,6 +157,7 @@ def test_empty_or_undecodable_image_refused_when_the_row_is_checked(tmp_path, ma
     assert len(load_rows([str(good)], manager=manager, modalities=("text", "image")).rows) == 2
 
 
+@pytest.mark.slow
 def test_sft_refuses_image_rows_on_a_text_only_family(tmp_path, tiny_qwen):
     from helpers import run_swift
 
