@@ -201,12 +201,13 @@ def test_a_failed_export_leaves_nothing_and_does_not_block_a_rerun(manager, tiny
         ({"quant_method": "copy", "quant_bits": 4}, "--quant_bits must be 16"),
         ({"quant_method": "copy", "quant_n_samples": 0}, "--quant_n_samples must be positive"),
         ({"quant_method": "copy", "model": None}, "pass --model MODEL"),
+        ({"quant_method": "copy", "model": "no-such-model-xyz"}, "unknown model 'no-such-model-xyz'"),
     ],
 )
 def test_bad_settings_are_refused_before_any_model_loads(manager, tmp_path, values, message):
     from swift_core.export.quantize import check_quantize_arguments
 
-    args = _args(manager, **{"model": str(tmp_path / "does-not-matter"), **values})
+    args = _args(manager, **{"model": "Qwen/Qwen2.5-0.5B-Instruct", **values})  # resolves, never loads
     with pytest.raises(SwiftError, match=message.replace("(", r"\(").replace(")", r"\)")):
         check_quantize_arguments(args, manager)
 

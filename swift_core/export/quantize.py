@@ -60,6 +60,15 @@ def check_quantize_arguments(args: Any, manager: Any) -> tuple[Any, Any, Any, Pa
     descriptor = export_quantizer(manager, args.quant_method)
     if not (args.adapters or args.model):
         raise SwiftError("pass --model MODEL (a folder) or --adapters CHECKPOINT (written by swift sft/rlhf)")
+    if args.adapters:
+        from swift_core.models.checkpoint import require_complete
+
+        require_complete(args.adapters)
+    else:
+        from swift_core.models.resolve import resolve_model
+
+        # Before the quantizer loads (torch, llm-compressor: seconds), so a typo costs one second.
+        resolve_model(args.model, getattr(args, "model_type", None), manager)
     quantizer = descriptor.load()()
     quantizer.check(args)
     if quantizer.calibration == "required" and not args.dataset:
