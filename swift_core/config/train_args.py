@@ -82,7 +82,9 @@ class TrainArguments(
     CAPABILITY_KINDS: ClassVar[tuple[str, ...]] = ("tuners", "quantizers:load_time", "strategies")
 
     output_dir: str = arg("output", help="Runs go to OUTPUT_DIR/vN-<timestamp>/", group="output")
-    device: str = arg("auto", help="auto, cpu, cuda, npu, mps")
+    device: str = arg(
+        "auto", help="A runtime plugin: auto (the best available), cpu, cuda, rocm, npu, mps (see swift env)"
+    )
     torch_dtype: str | None = arg(
         None, help="float32, bfloat16, float16; default: the runtime's", aliases=("dtype",)
     )

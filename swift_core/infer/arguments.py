@@ -48,7 +48,9 @@ class EngineArguments:
         help="Run the Python code a model folder ships (auto_map): only for folders you trust; a policy "
         "file can forbid it",
     )
-    device: str = arg("auto", help="auto, cpu, cuda, npu, mps")
+    device: str = arg(
+        "auto", help="A runtime plugin: auto (the best available), cpu, cuda, rocm, npu, mps (see swift env)"
+    )
     torch_dtype: str | None = arg(
         None, help="float32, bfloat16, float16; default: the runtime's", aliases=("dtype",)
     )
