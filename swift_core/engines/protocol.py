@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from swift_core.engines.constraints import OutputConstraint
 from swift_core.errors import SwiftError
 
 # Below this temperature a request is greedy: dividing logits by ~1e-39 overflows to inf and no
@@ -75,6 +76,8 @@ class EngineCapabilities:
     top_k: bool = True
     max_top_logprobs: int = 0
     images: bool = False  # GenerationRequest.images: its model reads images (vision-language)
+    # The OutputConstraint kinds (swift_core.engines.constraints) it enforces while decoding.
+    constraints: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -98,6 +101,8 @@ class GenerationRequest:
     # Images of a chat request, one per <image> tag in its messages (vision-language models):
     # data: URLs, PIL images, local paths or http(s) URLs (swift_core.multimodal.engine_inputs).
     images: list[Any] = field(default_factory=list)
+    # Structured outputs: the answer must match this (response_format, guided_*); None: free text.
+    constraint: OutputConstraint | None = None
 
 
 @dataclass
@@ -202,6 +207,11 @@ class InferenceEngine(ABC):
             raise UnsupportedRequest("this engine does not support repetition_penalty")
         if request.top_k not in (-1, 0) and not caps.top_k:
             raise UnsupportedRequest("this engine does not support top_k")
+        if request.constraint is not None and request.constraint.kind not in caps.constraints:
+            raise UnsupportedRequest(
+                f"this engine cannot constrain its output to {request.constraint.kind} "
+                f"(it enforces: {', '.join(sorted(caps.constraints)) or 'none'})"
+            )
 
     @abstractmethod
     async def generate(self, request: GenerationRequest) -> GenerationResponse:

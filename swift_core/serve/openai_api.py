@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from swift_core.engines.constraints import CHOICE, GRAMMAR, JSON_OBJECT, JSON_SCHEMA, REGEX, OutputConstraint
 from swift_core.engines.protocol import (
     MAX_COUNT,
     REPETITION_PENALTY_RANGE,
@@ -118,6 +119,11 @@ class ChatCompletionRequest(_Sampling):
     parallel_tool_calls: bool | None = None
     response_format: dict[str, Any] | None = None
     chat_template_kwargs: dict[str, Any] | None = None
+    # vLLM's structured-output extensions (one at most, and not with a response_format)
+    guided_json: dict[str, Any] | str | None = None
+    guided_regex: str | None = None
+    guided_choice: list[str] | None = None
+    guided_grammar: str | None = None
 
 
 class CompletionRequest(_Sampling):
@@ -281,7 +287,9 @@ def _message_text(message: ChatMessage, i: int, images: list[Any] | None = None)
             url = part.get("image_url")
             url = url.get("url") if isinstance(url, dict) else url
             if not isinstance(url, str) or not url:
-                raise _invalid(f"messages[{i}].content[{j}].image_url", "expected an object with a url string.")
+                raise _invalid(
+                    f"messages[{i}].content[{j}].image_url", "expected an object with a url string."
+                )
             images.append(url)
             text += "<image>"
         else:
@@ -323,10 +331,7 @@ def chat_to_request(
         raise _invalid("top_logprobs", f"must be between 0 and 20, got {top}.")
     if top and not req.logprobs:
         raise _invalid("top_logprobs", "top_logprobs needs logprobs set to true.")
-    if req.response_format and req.response_format.get("type", "text") != "text":
-        raise _unsupported(
-            "response_format", "response_format other than text is not supported by this server."
-        )
+    constraint = output_constraint(req)
     if isinstance(req.tool_choice, dict) or req.tool_choice == "required":
         raise _unsupported("tool_choice", "tool_choice 'required' or a named function is not supported.")
     messages = []
@@ -350,8 +355,55 @@ def chat_to_request(
         tools=tools or None,
         template_options=dict(req.chat_template_kwargs or {}),
         images=images,
+        constraint=constraint,
         **fields,
     )
+
+
+def output_constraint(req: ChatCompletionRequest) -> OutputConstraint | None:
+    """The structured output a chat request asks for: OpenAI's `response_format` (json_object,
+    json_schema) or one of vLLM's `guided_*` extensions; None for free text."""
+    asked: list[tuple[str, OutputConstraint]] = []
+    fmt = req.response_format
+    if fmt is not None:
+        kind = fmt.get("type", "text")
+        if kind == "json_object":
+            asked.append(("response_format", OutputConstraint(JSON_OBJECT)))
+        elif kind == "json_schema":
+            spec = fmt.get("json_schema")
+            schema = spec.get("schema") if isinstance(spec, dict) else None
+            if not isinstance(schema, dict):
+                raise _invalid(
+                    "response_format.json_schema.schema",
+                    "expected a JSON Schema object (json_schema.schema).",
+                )
+            asked.append(("response_format", OutputConstraint(JSON_SCHEMA, schema)))
+        elif kind != "text":
+            raise _invalid(
+                "response_format.type", f"expected 'text', 'json_object' or 'json_schema', got {kind!r}."
+            )
+    if req.guided_json is not None:
+        schema = req.guided_json
+        if isinstance(schema, str):
+            try:
+                schema = json.loads(schema)
+            except ValueError:
+                raise _invalid(
+                    "guided_json", "expected a JSON Schema (an object or its JSON text)."
+                ) from None
+        asked.append(("guided_json", OutputConstraint(JSON_SCHEMA, schema)))
+    if req.guided_regex is not None:
+        asked.append(("guided_regex", OutputConstraint(REGEX, req.guided_regex)))
+    if req.guided_choice is not None:
+        if not req.guided_choice or not all(req.guided_choice):
+            raise _invalid("guided_choice", "expected a non-empty list of non-empty strings.")
+        asked.append(("guided_choice", OutputConstraint(CHOICE, list(req.guided_choice))))
+    if req.guided_grammar is not None:
+        asked.append(("guided_grammar", OutputConstraint(GRAMMAR, req.guided_grammar)))
+    if len(asked) > 1:
+        names = ", ".join(name for name, _ in asked)
+        raise _invalid(asked[1][0], f"give one structured-output constraint at most (got {names}).")
+    return asked[0][1] if asked else None
 
 
 def completion_prompts(req: CompletionRequest) -> list[str | list[int]]:

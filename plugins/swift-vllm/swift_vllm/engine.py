@@ -32,6 +32,7 @@ from typing import Any
 
 from swift_core.engines import adapter_folders
 from swift_core.engines.adapter_folders import choose_template
+from swift_core.engines.constraints import KINDS
 from swift_core.engines.prompt_ids import request_prompt_ids
 from swift_core.engines.protocol import (
     Choice,
@@ -50,6 +51,7 @@ from swift_core.errors import SwiftError, nearest
 from swift_core.models.checkpoint import read_json_object
 from swift_vllm.compat import alias_vllm_cpu_metadata, compatible_model_dir
 from swift_vllm.options import engine_arguments
+from swift_vllm.structured import structured_outputs
 
 alias_vllm_cpu_metadata()  # before vLLM is imported: its CLI helpers ask for the `vllm` version
 
@@ -287,6 +289,7 @@ class VllmEngine(InferenceEngine):
             repetition_penalty=True,
             top_k=True,
             max_top_logprobs=int(model_config.max_logprobs) if model_config.max_logprobs >= 0 else len(vocab),
+            constraints=frozenset(KINDS),  # vLLM's structured outputs (structured_outputs below)
         )
 
     # --- life cycle ---------------------------------------------------------------------------
@@ -390,6 +393,7 @@ class VllmEngine(InferenceEngine):
             logprobs=request.top_logprobs if wants_logprobs else None,
             prompt_logprobs=request.top_logprobs if request.echo and request.logprobs else None,
             output_kind=kind,
+            structured_outputs=structured_outputs(request.constraint),
         )
 
     async def _prepare(self, request: GenerationRequest, kind: Any) -> tuple[list[int], Any, Any]:

@@ -439,3 +439,38 @@ def test_configuration_mistakes_are_refused_before_start(models):
         VllmEngine(EngineConfig(model=models["base"], adapters={"x": str(dora)}), manager=manager)
     with pytest.raises(SwiftError, match="--device npu: this vLLM build runs on cpu"):
         VllmEngine(EngineConfig(model=models["base"], device="npu"), manager=manager)
+
+
+def test_structured_outputs_pass_through_to_vllm(engine):
+    """A json_schema request (the EBNF the transformers engine uses) and a choice request are
+    enforced by vLLM's structured outputs: every sampled choice of the random model complies."""
+    import json
+
+    from swift_core.engines.constraints import CHOICE, JSON_SCHEMA, OutputConstraint
+
+    assert {"json_object", "json_schema", "regex", "choice", "grammar"} <= engine.capabilities.constraints
+    schema = {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string", "maxLength": 6},
+            "kind": {"enum": ["cat", "dog"]},
+            "age": {"type": "integer", "minimum": 0, "maximum": 9},
+        },
+        "required": ["name", "kind", "age"],
+        "additionalProperties": False,
+    }
+    request = GenerationRequest(
+        messages=MESSAGES[0], max_tokens=80, temperature=1.0, seed=5, n=4,
+        constraint=OutputConstraint(JSON_SCHEMA, schema),
+    )  # fmt: skip
+    for choice in _run(engine.generate(request)).choices:
+        assert choice.finish_reason == "stop", choice.text
+        data = json.loads(choice.text)
+        assert set(data) == {"name", "kind", "age"} and data["kind"] in ("cat", "dog")
+        assert len(data["name"]) <= 6 and 0 <= data["age"] <= 9
+    options = ["yes", "no", "maybe so"]
+    request = GenerationRequest(
+        messages=MESSAGES[0], max_tokens=10, temperature=1.0, seed=6, n=4,
+        constraint=OutputConstraint(CHOICE, options),
+    )  # fmt: skip
+    assert {c.text for c in _run(engine.generate(request)).choices} <= set(options)

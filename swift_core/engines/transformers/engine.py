@@ -184,6 +184,12 @@ class TransformersEngine(InferenceEngine):
         self.stop_ids = list(dict.fromkeys(stop_ids))
         pad = self.tokenizer.pad_token_id
         self.pad_id = pad if pad is not None else (self.stop_ids[0] if self.stop_ids else 0)
+        # Structured outputs (response_format, guided_*): xgrammar masks each constrained row.
+        from swift_core.engines.transformers.grammar import GrammarBook, grammar_available
+
+        self.grammars = GrammarBook(self.tokenizer, self.vocab_size, self.stop_ids)
+        if grammar_available():
+            self.capabilities.constraints = GrammarBook.kinds
 
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="swift-engine")
         # Prompts are rendered and tokenized here, off the event loop (a long prompt takes
@@ -272,6 +278,11 @@ class TransformersEngine(InferenceEngine):
         self.check_request(request)
         loop = asyncio.get_running_loop()
         ids = await loop.run_in_executor(self._tokenize_executor, self.prompt_ids, request)
+        grammar = None
+        if request.constraint is not None:  # compiled before it queues: a bad schema is a 400
+            grammar = await loop.run_in_executor(
+                self._tokenize_executor, self.grammars.compile, request.constraint
+            )
         if self._closed:
             raise SwiftError("the engine is shutting down")
         max_tokens = new_tokens_allowed(len(ids), request.max_tokens, self.max_model_len)
@@ -283,6 +294,7 @@ class TransformersEngine(InferenceEngine):
             loop,
             loop.create_future(),
             queue,
+            grammar=grammar,
         )
         self.stats.requests += 1
         self._pending.append(job)
@@ -456,6 +468,7 @@ class TransformersEngine(InferenceEngine):
         rows: list[Row] = []
         prompts: list[list[int]] = []
         rows_of: dict[int, list[Row]] = {}
+        matchers: dict[int, Any] = {}  # row position -> its grammar matcher (constrained rows)
         outbox = Outbox()
         for job in jobs:
             req = job.request
@@ -476,6 +489,8 @@ class TransformersEngine(InferenceEngine):
                     prompt_tokens=len(job.prompt_ids),
                 )
                 mine.append(row)
+                if job.grammar is not None:
+                    matchers[len(rows)] = self.grammars.matcher(job.grammar)
                 rows.append(row)
                 prompts.append(job.prompt_ids)
             rows_of[job.id] = mine
@@ -488,7 +503,12 @@ class TransformersEngine(InferenceEngine):
             [[0] * k + [1] * len(p) for k, p in zip(pad_lengths, prompts)], device=self.device
         )
         sampling = any(not r.greedy for r in rows)
-        tracker = RowTracker(rows, self.decode, self.token_text, set(self.stop_ids), outbox.flush)
+        masks = None
+        if matchers:
+            from swift_core.engines.transformers.grammar import RowMasks
+
+            masks = RowMasks(matchers, len(rows), self.vocab_size)
+        tracker = RowTracker(rows, self.decode, self.token_text, set(self.stop_ids), outbox.flush, masks)
         sampler = RowSampler(rows, pad_lengths, tracker, sampling)
         seed = jobs[0].request.seed
         if seed is not None:

@@ -40,6 +40,7 @@ class Job:
     queue: asyncio.Queue | None = None  # streaming: StreamChunks, then DONE
     cancelled: bool = False
     emitted: bool = False  # streaming: a chunk was handed over (it cannot be run again unseen)
+    grammar: Any = None  # the compiled OutputConstraint (structured outputs), None: free text
 
     @property
     def key(self) -> tuple[Any, ...]:

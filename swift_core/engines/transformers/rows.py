@@ -5,7 +5,8 @@ its own sampling settings, stop strings, token budget and stream. Two hooks of t
 generation loop do the per-row work:
 
 - `RowSampler` (a `LogitsProcessor`, the only one in the list) receives the raw logits of each
-  step, keeps them for logprobs, and applies each row's repetition penalty, temperature, top-k
+  step, keeps them for logprobs, masks constrained rows to what their grammar allows
+  (`grammar.RowMasks`), and applies each row's repetition penalty, temperature, top-k
   and top-p (a greedy row among sampled ones keeps only its argmax). A row whose settings leave
   no distribution to sample (infinite or NaN logits) is failed alone (`Row.error`, `RowFailed`
   for its request) and given a harmless distribution, so that `torch.multinomial` cannot raise
@@ -89,8 +90,10 @@ class RowTracker:
         token_text: Callable[[int], str],
         stop_ids: set[int],
         flush: Callable[[], None] = lambda: None,
+        masks: Any = None,
     ):
         self.rows = rows
+        self.masks = masks  # grammar.RowMasks of the constrained rows (None: none is)
         self.flush = flush  # hands the step's stream chunks over, once per step
         self.decode = decode
         self.token_text = token_text
@@ -130,6 +133,10 @@ class RowTracker:
                 continue
             if row.error is not None:
                 row.finish_reason = FAILED  # nothing more is sent: its request fails
+                continue
+            if self.masks is not None and not self.masks.accept(i, tokens[i]):
+                row.error = "the grammar refused the sampled token"  # a mask bug, never silent
+                row.finish_reason = FAILED
                 continue
             self._add(row, tokens[i], chosen.get(i))
         self.flush()
@@ -209,6 +216,7 @@ class RowSampler:
     def __init__(self, rows: list[Row], pad_lengths: list[int], tracker: RowTracker, sampling: bool):
         import torch
 
+        self.masks = tracker.masks
         self.rows = rows
         self.pad_lengths = pad_lengths
         self.tracker = tracker
@@ -231,6 +239,8 @@ class RowSampler:
                 seen = input_ids[i, self.pad_lengths[i] :]
                 values = out[i].gather(0, seen)
                 out[i].scatter_(0, seen, torch.where(values < 0, values * penalty, values / penalty))
+        if self.masks is not None:  # structured outputs: what the grammar forbids is -inf
+            out = self.masks.apply(out, [i for i, r in enumerate(self.rows) if not r.done])
         if not self.sampling:
             return out  # every row greedy: generate takes the argmax
         device = out.device
