@@ -109,7 +109,18 @@ VISION_CONFIGS: dict[str, dict[str, Any]] = {
         "fullatt_block_indexes": [1],
     },
 }
+# Qwen2-VL's grounding markers: single (special) tokens in the real tokenizer, so in the tiny one too
+# (the box codecs write them; split into bytes they would be 10 tokens each).
+GROUNDING_TOKENS = (
+    "<|object_ref_start|>",
+    "<|object_ref_end|>",
+    "<|box_start|>",
+    "<|box_end|>",
+    "<|quad_start|>",
+    "<|quad_end|>",
+)
 TINY_VL_INIT = 0.1
+TINY_VL_TEXT_INIT = 0.2
 # The vision config key of the merger's output width (the text model's hidden size).
 VISION_OUTPUT_WIDTH = {"qwen2_vl": "hidden_size", "qwen2_5_vl": "out_hidden_size"}
 # The special tokens of a vision-language config, by the config key that holds their id.
@@ -135,7 +146,7 @@ def _vision_config(model_type: str, text: dict[str, Any], tokenizer: Any) -> Any
     text = {
         **text,
         "rope_scaling": {"type": "mrope", "mrope_section": section},
-        "initializer_range": TINY_VL_INIT,
+        "initializer_range": TINY_VL_TEXT_INIT,
         "bos_token_id": text.get("bos_token_id"),
     }
     vision = {
@@ -170,16 +181,34 @@ def save_image_processor(
     ).save_pretrained(out)
 
 
-def train_tokenizer(template: Any, vocab_size: int = 2000, seed: int = 0, jinja: str | None = None) -> Any:
-    """A byte-level BPE tokenizer with the template's special tokens, as a transformers tokenizer."""
+def train_tokenizer(
+    template: Any,
+    vocab_size: int = 2000,
+    seed: int = 0,
+    jinja: str | None = None,
+    *,
+    individual_digits: bool = False,
+    extra_special_tokens: tuple[str, ...] = (),
+) -> Any:
+    """A byte-level BPE tokenizer with the template's special tokens, as a transformers tokenizer.
+
+    `individual_digits`: every digit is a token of its own (as Qwen's real tokenizers do), so a
+    number such as a box coordinate is written digit by digit instead of in the odd byte pieces a
+    BPE trained on English text merges digits into. `extra_special_tokens`: tokens the real
+    tokenizer has beyond the template's (Qwen2-VL's grounding markers)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     from swift_core.models.corpus import generate_corpus
 
-    specials = template.all_special_tokens()
+    specials = list(dict.fromkeys([*template.all_special_tokens(), *extra_special_tokens]))
     tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.pre_tokenizer = (
+        pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True), byte_level])
+        if individual_digits
+        else byte_level
+    )
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
@@ -231,7 +260,15 @@ def build_tiny_model(
     tmpl = get_template(template, manager)
     if size not in SIZES:
         raise SwiftError(f"unknown size {size!r}; use one of {', '.join(SIZES)}")
-    tokenizer = train_tokenizer(tmpl, vocab_size=vocab_size, seed=seed, jinja=official_jinja(tmpl))
+    # Vision-language models write numbers (grounding boxes, OCR): one token per digit, as Qwen's own.
+    tokenizer = train_tokenizer(
+        tmpl,
+        vocab_size=vocab_size,
+        seed=seed,
+        jinja=official_jinja(tmpl),
+        individual_digits=model_type in VISION_CONFIGS,
+        extra_special_tokens=GROUNDING_TOKENS if model_type in VISION_CONFIGS else (),
+    )
     kwargs: dict[str, Any] = {**SIZES[size], "vocab_size": len(tokenizer), "max_position_embeddings": 2048}
     kwargs.update(ARCH_OVERRIDES.get(model_type, {}))
     for name in ("bos_token", "eos_token", "pad_token"):

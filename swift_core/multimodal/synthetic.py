@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from swift_core.errors import SwiftError
+
 COLOURS = {"red": (220, 30, 30), "green": (30, 180, 30), "blue": (30, 60, 220), "yellow": (230, 210, 20)}
 SHAPES = ("square", "circle")
 
@@ -30,6 +32,22 @@ def _canvas(size: int) -> Any:
     from PIL import Image
 
     return Image.new("RGB", (size, size), (245, 245, 245))
+
+
+def _shaded_canvas(size: int) -> Any:
+    """A background whose tint changes with the position (red grows to the right, blue downwards),
+    so every part of the image says where it is. Qwen2-VL's vision tower has rotary positions only,
+    no absolute ones: on a plain background a tiny, untrained tower sees a cell's content the same
+    wherever it is, and a box cannot be read off it."""
+    import numpy as np
+    from PIL import Image
+
+    ramp = np.linspace(120, 250, size)
+    pixels = np.empty((size, size, 3), dtype=np.uint8)
+    pixels[..., 0] = ramp[None, :]
+    pixels[..., 1] = 235
+    pixels[..., 2] = ramp[:, None]
+    return Image.fromarray(pixels)
 
 
 def _draw(image: Any, shape: str, colour: str, box: tuple[int, int, int, int]) -> None:
@@ -67,6 +85,8 @@ def vqa(rnd: random.Random, size: int) -> Sample:
 
 
 def caption(rnd: random.Random, size: int) -> Sample:
+    """'Describe the image.': a square of one colour at the top left and a circle of another at the
+    bottom right, captioned from a small vocabulary ("a red square and a blue circle")."""
     image = _canvas(size)
     a, b = rnd.sample(list(COLOURS), 2)
     half = size // 2
@@ -76,20 +96,36 @@ def caption(rnd: random.Random, size: int) -> Sample:
     return Sample(image, _chat("Describe the image.", text), text)
 
 
-def ocr(rnd: random.Random, size: int) -> Sample:
+def ocr(rnd: random.Random, size: int, digits: int = 2) -> Sample:
+    """'Read the number.' about `digits` black digits rendered at a fixed place."""
     from PIL import ImageDraw, ImageFont
 
     image = _canvas(size)
-    digits = "".join(rnd.choice("0123456789") for _ in range(2))
+    text = "".join(rnd.choice("0123456789") for _ in range(digits))
     font = ImageFont.load_default(size=max(10, size // 2))
-    ImageDraw.Draw(image).text((size // 8, size // 6), digits, fill=(0, 0, 0), font=font)
-    return Sample(image, _chat("Read the number.", digits), digits)
+    ImageDraw.Draw(image).text((size // 8, size // 6), text, fill=(0, 0, 0), font=font)
+    return Sample(image, _chat("Read the number.", text), text)
 
 
-def grounding(rnd: random.Random, size: int) -> Sample:
-    image = _canvas(size)
-    side = rnd.randint(size // 4, size // 2)
-    box = _place(rnd, size, side)
+def _grid_box(rnd: random.Random, size: int, grid: int) -> tuple[int, int, int, int]:
+    """A box filling one cell of a `grid` x `grid` layout of the image (a margin of 1/8 of the cell
+    around it), so boxes come from grid * grid places."""
+    cell = size // grid
+    margin = cell // 8
+    x, y = rnd.randrange(grid) * cell, rnd.randrange(grid) * cell
+    return (x + margin, y + margin, x + cell - 1 - margin, y + cell - 1 - margin)
+
+
+def grounding(rnd: random.Random, size: int, grid: int = 0, shaded: bool = False) -> Sample:
+    """'Where is the circle?' answered with its box. `grid` 0 places a circle of any size anywhere;
+    `grid` N puts it in one cell of an N x N layout (N * N possible boxes: a task small models can
+    learn, and one whose cells line up with the visual tokens when the cell is 28 pixels).
+    `shaded`: a background tinted by position (`_shaded_canvas`) instead of a plain one."""
+    image = _shaded_canvas(size) if shaded else _canvas(size)
+    if grid:
+        box = _grid_box(rnd, size, grid)
+    else:
+        box = _place(rnd, size, rnd.randint(size // 4, size // 2))
     _draw(image, "circle", rnd.choice(list(COLOURS)), box)
     row = {
         "messages": [
@@ -101,7 +137,8 @@ def grounding(rnd: random.Random, size: int) -> Sample:
     return Sample(image, row, list(box))
 
 
-TASKS: dict[str, Callable[[random.Random, int], Sample]] = {
+# Each task: (random source, image size, **its options) -> one sample.
+TASKS: dict[str, Callable[..., Sample]] = {
     "vqa": vqa,
     "caption": caption,
     "ocr": ocr,
@@ -109,16 +146,21 @@ TASKS: dict[str, Callable[[random.Random, int], Sample]] = {
 }
 
 
-def write_task(task: str, folder: str | Path, n: int, *, size: int = 56, seed: int = 0) -> Path:
+def write_task(
+    task: str, folder: str | Path, n: int, *, size: int = 56, seed: int = 0, **options: Any
+) -> Path:
     """`n` rows of `task` as `folder/<task>.jsonl` with images in `folder/images/`; each row also
-    keeps its `answer` (ignored by training)."""
+    keeps its `answer` (ignored by training). `options` go to the task (`digits=` for ocr,
+    `grid=` for grounding)."""
+    if task not in TASKS:
+        raise SwiftError(f"unknown synthetic task {task!r}; known: {', '.join(TASKS)}")
     folder = Path(folder)
     (folder / "images").mkdir(parents=True, exist_ok=True)
     rnd = random.Random(seed)
     path = folder / f"{task}.jsonl"
     with path.open("w", encoding="utf-8") as f:
         for i in range(n):
-            sample = TASKS[task](rnd, size)
+            sample = TASKS[task](rnd, size, **options)
             name = f"images/{task}_{seed}_{i}.png"
             sample.image.save(folder / name)
             f.write(json.dumps({**sample.row, "images": [name], "answer": sample.answer}) + "\n")
