@@ -53,5 +53,9 @@ def json_schema_grammar(schema: Any) -> str:
     import xgrammar as xgr
 
     text = schema if isinstance(schema, str) else json.dumps(schema)
-    grammar = xgr.Grammar.from_json_schema(text, any_whitespace=False, strict_mode=True)
+    return grammar_text(xgr.Grammar.from_json_schema(text, any_whitespace=False, strict_mode=True))
+
+
+def grammar_text(grammar: Any) -> str:
+    """An xgrammar Grammar as EBNF text, JSON strings of bounded length fixed (see above)."""
     return str(grammar).replace(_BOUNDED_STRING_CHAR, _JSON_STRING_CHAR)

@@ -18,6 +18,7 @@ from typing import Any
 
 from swift_core.engines.constraints import OutputConstraint
 from swift_core.errors import SwiftError
+from swift_core.templates.tool_calls import HERMES, ToolCallFormat
 
 # Below this temperature a request is greedy: dividing logits by ~1e-39 overflows to inf and no
 # distribution is left to sample (vLLM uses the same threshold).
@@ -155,6 +156,11 @@ class InferenceEngine(ABC):
 
     def adapter_names(self) -> list[str]:
         return []
+
+    @property
+    def tool_call_format(self) -> ToolCallFormat:
+        """How this engine's model writes tool calls: its chat template's syntax (Hermes without one)."""
+        return getattr(getattr(self, "template", None), "tool_calls", None) or HERMES
 
     def check_request(self, request: GenerationRequest) -> None:
         """Raise `UnsupportedRequest` naming the option that is invalid, or that this engine cannot

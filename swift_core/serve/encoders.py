@@ -12,6 +12,7 @@ from typing import Any
 
 from swift_core.engines.protocol import GenerationRequest, GenerationResponse, StreamChunk
 from swift_core.serve import openai_api as api
+from swift_core.templates.tool_calls import ToolCallFormat
 
 
 def completion_response(
@@ -38,11 +39,22 @@ def completion_response(
 class ChatChunks:
     """The `chat.completion.chunk` bodies of one streamed chat answer with `n` choices."""
 
-    def __init__(self, rid: str, created: int, model: str, n: int, include_usage: bool) -> None:
+    def __init__(
+        self,
+        rid: str,
+        created: int,
+        model: str,
+        n: int,
+        include_usage: bool,
+        tool_format: ToolCallFormat | None = None,
+    ) -> None:
         self.rid, self.created, self.model, self.n = rid, created, model, n
         self.include_usage = include_usage
         self.prompt_tokens = 0
         self.completion = [0] * n
+        # With tools: each choice's text goes through the template's tool-call parser, which turns
+        # its calls into delta.tool_calls (and the finish into "tool_calls").
+        self.tools = [tool_format.streamer() for _ in range(n)] if tool_format is not None else None
 
     def _chunk(self, choices: list[dict[str, Any]]) -> dict[str, Any]:
         return api.chat_chunk(self.rid, self.created, self.model, choices, self.include_usage)
@@ -65,7 +77,12 @@ class ChatChunks:
         """The content delta of `chunk` (if any), then its finish (if it is the choice's last)."""
         self.prompt_tokens = chunk.prompt_tokens
         self.completion[chunk.index] = max(self.completion[chunk.index], chunk.completion_tokens)
-        if chunk.text or chunk.logprobs:
+        finish = chunk.finish_reason
+        if self.tools is not None:
+            yield from self._tool_events(chunk)
+            if finish is not None and self.tools[chunk.index].calls:
+                finish = "tool_calls"
+        elif chunk.text or chunk.logprobs:
             delta = {
                 "index": chunk.index,
                 "delta": {"content": chunk.text},
@@ -73,9 +90,30 @@ class ChatChunks:
                 "finish_reason": None,
             }
             yield self._chunk([delta])
-        if chunk.finish_reason is not None:
-            end = {"index": chunk.index, "delta": {}, "logprobs": None, "finish_reason": chunk.finish_reason}
+        if finish is not None:
+            end = {"index": chunk.index, "delta": {}, "logprobs": None, "finish_reason": finish}
             yield self._chunk([end])
+
+    def _tool_events(self, chunk: StreamChunk) -> Iterator[dict[str, Any]]:
+        """Content and tool-call deltas of one chunk's text, as the choice's parser reads them."""
+        parser = self.tools[chunk.index]  # type: ignore[index]
+        pieces = parser.feed(chunk.text) if chunk.text else []
+        if chunk.finish_reason is not None:
+            pieces += parser.finish()
+        logprobs = api.chat_logprobs(chunk.logprobs)
+        for piece in pieces:
+            if piece.index is None:
+                delta: dict[str, Any] = {"content": piece.content}
+            else:
+                call: dict[str, Any] = {"index": piece.index, "function": {"arguments": piece.arguments}}
+                if piece.call_id is not None:
+                    call.update(id=piece.call_id, type="function")
+                    call["function"]["name"] = piece.name
+                delta = {"tool_calls": [call]}
+            yield self._chunk(
+                [{"index": chunk.index, "delta": delta, "logprobs": logprobs, "finish_reason": None}]
+            )
+            logprobs = None
 
     def closing(self) -> Iterator[dict[str, Any]]:
         """With `stream_options.include_usage`: a last chunk without choices that carries the usage."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 import time
 import uuid
 from typing import Any
@@ -27,9 +26,12 @@ from swift_core.engines.protocol import (
     GenerationRequest,
     GenerationResponse,
     TokenLogprob,
+    UnsupportedRequest,
     is_greedy,
 )
+from swift_core.engines.tool_choice import tool_call_constraint
 from swift_core.serve.limits import RequestLimits
+from swift_core.templates.tool_calls import HERMES, ToolCallFormat
 
 
 class OpenAIError(Exception):
@@ -317,6 +319,7 @@ def chat_to_request(
     adapter: str | None,
     default_max_tokens: int | None,
     limits: RequestLimits | None = None,
+    tool_format: ToolCallFormat = HERMES,
 ) -> GenerationRequest:
     max_tokens = req.max_completion_tokens if req.max_completion_tokens is not None else req.max_tokens
     if req.max_completion_tokens is not None and not 0 <= req.max_completion_tokens <= MAX_COUNT:
@@ -332,8 +335,13 @@ def chat_to_request(
     if top and not req.logprobs:
         raise _invalid("top_logprobs", "top_logprobs needs logprobs set to true.")
     constraint = output_constraint(req)
-    if isinstance(req.tool_choice, dict) or req.tool_choice == "required":
-        raise _unsupported("tool_choice", "tool_choice 'required' or a named function is not supported.")
+    forced = forced_tool_call(req, tool_format)
+    if forced is not None:
+        if constraint is not None:
+            raise _invalid(
+                "tool_choice", "a forced tool call cannot be combined with response_format or guided_*."
+            )
+        constraint = forced
     messages = []
     images: list[Any] = []
     for i, m in enumerate(req.messages):
@@ -358,6 +366,30 @@ def chat_to_request(
         constraint=constraint,
         **fields,
     )
+
+
+def forced_tool_call(req: ChatCompletionRequest, fmt: ToolCallFormat) -> OutputConstraint | None:
+    """tool_choice 'required' or {"type": "function", "function": {"name": ...}}: the grammar of one
+    call (to that function) in the template's syntax; None for 'auto', 'none' or no tool_choice."""
+    choice = req.tool_choice
+    if choice is None or choice in ("auto", "none"):
+        return None
+    name = None
+    if isinstance(choice, dict):
+        function = choice.get("function")
+        name = function.get("name") if isinstance(function, dict) else None
+        if choice.get("type", "function") != "function" or not isinstance(name, str):
+            raise _invalid("tool_choice", 'expected {"type": "function", "function": {"name": ...}}.')
+    elif choice != "required":
+        raise _invalid(
+            "tool_choice", f"expected 'none', 'auto', 'required' or a named function, got {choice!r}."
+        )
+    if not req.tools:
+        raise _invalid("tool_choice", "tool_choice 'required' or a named function needs tools.")
+    try:
+        return tool_call_constraint(fmt, [t.model_dump(exclude_none=True) for t in req.tools], name)
+    except UnsupportedRequest as exc:
+        raise _invalid("tool_choice", str(exc)) from None
 
 
 def output_constraint(req: ChatCompletionRequest) -> OutputConstraint | None:
@@ -487,43 +519,20 @@ def chat_logprobs(items: list[TokenLogprob] | None) -> dict[str, Any] | None:
     }
 
 
-_TOOL_CALL = re.compile(r"<tool_call>\s*(\{.*?\})\s*</tool_call>", re.DOTALL)
+def parse_tool_calls(text: str, fmt: ToolCallFormat = HERMES) -> tuple[str | None, list[dict[str, Any]]]:
+    """(content, tool calls) of a whole answer, in the template's tool-call syntax (Hermes default)."""
+    return fmt.parse(text)
 
 
-def parse_tool_calls(text: str) -> tuple[str | None, list[dict[str, Any]]]:
-    """Hermes-style `<tool_call>{"name": ..., "arguments": ...}</tool_call>` blocks (Qwen2.5, Qwen3, ...)."""
-    calls = []
-    for match in _TOOL_CALL.finditer(text):
-        try:
-            data = json.loads(match.group(1))
-        except ValueError:
-            return text, []
-        if not isinstance(data, dict) or not isinstance(data.get("name"), str):
-            return text, []
-        args = data.get("arguments", {})
-        calls.append(
-            {
-                "id": f"call_{uuid.uuid4().hex[:24]}",
-                "type": "function",
-                "function": {
-                    "name": data["name"],
-                    "arguments": args if isinstance(args, str) else json.dumps(args, ensure_ascii=False),
-                },
-            }
-        )
-    if not calls:
-        return text, []
-    content = text[: text.index("<tool_call>")].strip()
-    return content or None, calls
-
-
-def chat_response(rid: str, model: str, response: GenerationResponse, tools: bool) -> dict[str, Any]:
+def chat_response(
+    rid: str, model: str, response: GenerationResponse, tools: bool, fmt: ToolCallFormat = HERMES
+) -> dict[str, Any]:
     choices = []
     for c in response.choices:
         message: dict[str, Any] = {"role": "assistant", "content": c.text, "refusal": None}
         finish = c.finish_reason
         if tools:
-            content, calls = parse_tool_calls(c.text)
+            content, calls = parse_tool_calls(c.text, fmt)
             if calls:
                 message["content"], message["tool_calls"] = content, calls
                 finish = "tool_calls"

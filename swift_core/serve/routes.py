@@ -106,7 +106,8 @@ class OpenAIServer:
         """One chat answer (with `n` choices), whole or streamed."""
         req = api.parse_body(api.ChatCompletionRequest, await self.body(request))
         adapter = self.adapter_for(req.model)
-        gen = api.chat_to_request(req, adapter, self.settings.default_max_tokens, self.settings.limits)
+        fmt = self.engine.tool_call_format
+        gen = api.chat_to_request(req, adapter, self.settings.default_max_tokens, self.settings.limits, fmt)
         rid = api.new_id("chatcmpl")
         if req.stream:
             include_usage = bool(req.stream_options and req.stream_options.include_usage)
@@ -119,13 +120,14 @@ class OpenAIServer:
             raise
         except Exception as exc:
             raise engine_error(exc) from None
-        return JSONResponse(api.chat_response(rid, req.model, response, tools=bool(gen.tools)))
+        return JSONResponse(api.chat_response(rid, req.model, response, tools=bool(gen.tools), fmt=fmt))
 
     async def stream_chat(
         self, request: Request, gen: GenerationRequest, rid: str, model: str, include_usage: bool
     ) -> Response:
         """The chat answer as server-sent `chat.completion.chunk` events."""
-        encoder = ChatChunks(rid, api.now(), model, gen.n, include_usage)
+        fmt = self.engine.tool_call_format if gen.tools else None
+        encoder = ChatChunks(rid, api.now(), model, gen.n, include_usage, fmt)
         return await event_stream(request, merge_streams([self.engine.stream(gen)]), encoder)
 
     async def completions(self, request: Request) -> Response:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from swift_core.errors import SwiftError
+from swift_core.templates.tool_calls import HERMES, ToolCallFormat
 
 Message = dict[str, Any]
 ROLES = ("system", "user", "assistant", "tool")
@@ -80,6 +81,9 @@ class ChatTemplate(ABC):
     default_system: str | None = None
     supports_system: bool = True
     supports_tools: bool = False
+    # How this family writes tool calls (parsed by the server, whole or streamed; forced by a grammar
+    # for tool_choice "required" or a named function): Hermes <tool_call> blocks unless it says otherwise.
+    tool_calls: ToolCallFormat = HERMES
     # Name of the official jinja text in swift_core/templates/jinja/ (for tokenizers and tests).
     jinja_name: str | None = None
     # False where the official template ignores add_generation_prompt (Llama 2, Mistral).

@@ -507,7 +507,7 @@ class TransformersEngine(InferenceEngine):
         if matchers:
             from swift_core.engines.transformers.grammar import RowMasks
 
-            masks = RowMasks(matchers, len(rows), self.vocab_size)
+            masks = RowMasks(matchers, len(rows), self.vocab_size, self.grammars.hidden_ids)
         tracker = RowTracker(rows, self.decode, self.token_text, set(self.stop_ids), outbox.flush, masks)
         sampler = RowSampler(rows, pad_lengths, tracker, sampling)
         seed = jobs[0].request.seed

@@ -46,6 +46,13 @@ class GrammarBook:
         self.tokenizer = tokenizer
         self.vocab_size = vocab_size
         self.stop_ids = list(stop_ids)
+        # Special tokens other than the stops: the engine's decode drops them from the answer, so a
+        # grammar that lets one stand for its text (the tiny models' <tool_call>) would let an
+        # answer through that does not match it. Constrained rows never sample them.
+        added = getattr(tokenizer, "added_tokens_decoder", {}) or {}
+        special = {i for i, t in added.items() if getattr(t, "special", False)}
+        special |= set(getattr(tokenizer, "all_special_ids", []) or [])
+        self.hidden_ids = sorted(i for i in special - set(self.stop_ids) if 0 <= i < vocab_size)
         self._compiler: Any = None
         self._lock = threading.Lock()  # the tokenize thread compiles, the worker thread matches
 
@@ -91,9 +98,10 @@ class GrammarBook:
 class RowMasks:
     """The per-step logits mask of the constrained rows of one batch (row index -> matcher)."""
 
-    def __init__(self, matchers: dict[int, Any], batch: int, vocab_size: int):
+    def __init__(self, matchers: dict[int, Any], batch: int, vocab_size: int, hidden_ids: list[int] = ()):
         import xgrammar as xgr
 
+        self.hidden_ids = list(hidden_ids)
         self.matchers = matchers
         self.vocab_size = vocab_size
         self.bitmask = xgr.allocate_token_bitmask(batch, vocab_size)
@@ -112,6 +120,9 @@ class RowMasks:
         xgr.apply_token_bitmask_inplace(
             logits, self.bitmask.to(logits.device), vocab_size=self.vocab_size, indices=rows
         )
+        if self.hidden_ids:
+            index = torch.tensor(rows, device=logits.device)[:, None]
+            logits[index, torch.tensor(self.hidden_ids, device=logits.device)[None, :]] = float("-inf")
         return logits
 
     def accept(self, row: int, token: int) -> bool:

@@ -8,6 +8,7 @@ from typing import Any
 
 from swift_core.errors import SwiftError
 from swift_core.templates.base import Builder, ChatTemplate, Message
+from swift_core.templates.tool_calls import LLAMA3_JSON
 
 
 def split_system(messages: list[Message]) -> tuple[str | None, list[Message]]:
@@ -98,6 +99,7 @@ class Llama31Template(Llama3Template):
     stop = ("<|eot_id|>", "<|eom_id|>", "<|end_of_text|>")
     supports_tools = True
     jinja_name = "llama3_1"
+    tool_calls = LLAMA3_JSON
 
     def default_date(self) -> str:
         return "26 Jul 2024"
