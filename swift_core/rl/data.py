@@ -15,13 +15,41 @@ from typing import Any
 from swift_core.datasets.formats import RowError
 from swift_core.errors import SwiftError
 
+# Fields the row formats read (swift_core.datasets.formats): the conversation, not columns.
+FORMAT_FIELDS = frozenset(
+    [
+        "messages",
+        "conversations",
+        "query",
+        "response",
+        "instruction",
+        "input",
+        "output",
+        "prompt",
+        "completion",
+        "system",
+        "history",
+        "tools",
+        "images",
+        "image",
+        "objects",
+        "chosen",
+        "rejected",
+        "rejected_response",
+        "rejected_messages",
+        "label",
+        "text",
+    ]
+)
+
 
 def prompt_check(needed: dict[str, list[str]]) -> Callable[[dict[str, Any]], None]:
     """The per-row check (and conversion) `load_rows` runs on every converted row."""
 
     def check(row: dict[str, Any]) -> None:
         messages = row["messages"]
-        columns = row.setdefault("columns", {})
+        columns = {k: v for k, v in row.get("columns", {}).items() if k not in FORMAT_FIELDS}
+        row["columns"] = columns
         if messages and messages[-1]["role"] == "assistant":
             answer = messages.pop()
             if columns.get("solution") is None:

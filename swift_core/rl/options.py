@@ -21,6 +21,7 @@ class GRPOOptions:
     max_completion_length: int = arg(64, help="GRPO: most tokens of a sampled completion")
     temperature: float = arg(1.0, help="GRPO: sampling temperature of the rollouts")
     top_p: float = arg(1.0, help="GRPO: nucleus sampling of the rollouts")
+    top_k: int = arg(-1, help="GRPO: sample the rollouts from the k likeliest tokens (-1: all)")
     reward_funcs: list[str] = arg(
         [], help="GRPO: reward-function plugins: accuracy, math, format, length, reward_model, ..."
     )

@@ -116,7 +116,14 @@ class EngineRollout:
         self.engine = self._build(config)
 
     def sample(
-        self, prompts: list[list[int]], n: int, max_tokens: int, temperature: float, top_p: float, seed: int
+        self,
+        prompts: list[list[int]],
+        n: int,
+        max_tokens: int,
+        temperature: float,
+        top_p: float,
+        seed: int,
+        top_k: int = -1,
     ) -> list[list[Sample]]:
         """`n` completions of each prompt, all prompts submitted together (one batch)."""
         if self.engine is None:
@@ -129,6 +136,7 @@ class EngineRollout:
                 max_tokens=max_tokens,
                 temperature=temperature,
                 top_p=top_p,
+                top_k=top_k,
                 seed=seed if use_seed else None,
                 adapter=self.adapter,
             )

@@ -145,6 +145,7 @@ class OnlineRLTrainer(PreferenceTrainer):
             o.temperature,
             o.top_p,
             self._seed(),
+            top_k=o.top_k,
         )
         device = next(model.parameters()).device
         batch = self._batch(rows, groups, device)

@@ -31,7 +31,13 @@ def plot_loss(log_history: list[dict[str, Any]], path: Path) -> Path | None:
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(loc="upper left")
+    rewards = [(h["step"], h["reward"]) for h in log_history if "reward" in h and "step" in h]
+    if rewards:  # online RL (GRPO): the mean reward is what should rise
+        twin = ax.twinx()
+        twin.plot(*zip(*rewards), color="tab:green", label="mean reward")
+        twin.set_ylabel("reward")
+        twin.legend(loc="upper right")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
