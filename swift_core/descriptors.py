@@ -282,7 +282,8 @@ class StrategyDescriptor(Descriptor):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.activated_by and (
-            self.options is None or self.activated_by not in {f.name for f in dataclasses.fields(self.options)}
+            self.options is None
+            or self.activated_by not in {f.name for f in dataclasses.fields(self.options)}
         ):
             raise ValueError(
                 f"strategy {self.name!r}: activated_by {self.activated_by!r} must name one of its options"

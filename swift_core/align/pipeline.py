@@ -136,7 +136,9 @@ def run_rlhf(args: Any, manager: Any = None) -> Any:
     t_start = time.perf_counter()
     descriptor = manager.get("alignment_losses", args.rlhf_type)
     if descriptor.scores == "rollouts":  # online RL samples its own answers: swift_core.rl
-        raise SwiftError(f"--rlhf_type {descriptor.name} is online RL: run it with swift_core.rl.pipeline.run_online_rl")
+        raise SwiftError(
+            f"--rlhf_type {descriptor.name} is online RL: run it with swift_core.rl.pipeline.run_online_rl"
+        )
     loss_fn = descriptor.load()()
     head = head_for_scores(descriptor.scores)  # a causal LM, or a reward model's one-output head
     check_loss_arguments(args, descriptor)

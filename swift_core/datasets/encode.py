@@ -71,7 +71,9 @@ def encode_rows(
                 k += 1
                 input_ids += ids
                 labels += ids if seg.trainable else [IGNORE_INDEX] * len(ids)
-            out.append(_truncate(EncodedRow(input_ids, labels, row.get("images") or None), max_length, truncation))
+            out.append(
+                _truncate(EncodedRow(input_ids, labels, row.get("images") or None), max_length, truncation)
+            )
     return out
 
 
