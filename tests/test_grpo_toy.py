@@ -5,8 +5,8 @@ the adapter an uninterrupted run ends with.
 The toy task is the demo's "kind" question ("Is the first word a colour or an animal: red cat?"),
 generated offline with its checkable answer in the `solution` column. The demo's fine-tuned model
 answers it greedily but, sampled at temperature 1 from its 20 likeliest tokens, often wanders off;
-GRPO with the `accuracy` reward sharpens it. Measured on this machine (2026-12-01, loaded by other
-jobs): see REWARD_GAIN below.
+GRPO with the `accuracy` reward should sharpen it; on this machine it has not yet (2026-12-01, see
+the xfail reason and docs/grpo.md): REWARD_GAIN is the target, not a measurement.
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ def _sampled_accuracy(model: str, rows: list[dict], adapter: str | None) -> floa
 
 @pytest.mark.xfail(
     reason="not reached yet: measured 2026-12-01 on this machine, sampled accuracy on the 8 prompts "
-    "0.47 -> 0.34 (lr 1e-3), 0.47 -> 0.50 (lr 3e-4) after 20 steps; see docs/grpo.md",
+    "0.47 -> 0.34 (lr 1e-3), 0.47 -> 0.50 (lr 3e-4) after 20 steps; see docs/grpo.md, Status",
     strict=False,
 )
 def test_reward_rises_on_the_toy_task(demo_result, tmp_path):
