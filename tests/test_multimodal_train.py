@@ -16,12 +16,15 @@ The tasks, as `swift_core.multimodal.synthetic` writes them at 56x56 pixels (4 v
 The tiny tokenizer writes each digit as one token and Qwen2-VL's grounding markers as single tokens
 (`swift_core.models.tiny`).
 
-Measured on this machine (2 shared cores, one thread): 400 steps of batch 8 take ~35 s of training
-(~55 s with process start-up), the whole module ~2 minutes with the `swift infer` test. Held-out
-accuracy from 0.0 on every task (a random model writes none of the answers) to vqa 0.97,
-caption 0.75, ocr 1.0, grounding 0.78. The thresholds sit below those and well above what a
-model that ignores the image can reach. The ViT and the aligner stay frozen (LoRA's default), so
-the adapter on the language model learns to read the frozen random vision features.
+Measured on this machine (2 shared cores, one thread): 400 steps of batch 8 take ~30 s of training
+(~40-55 s with process start-up), the whole module 70-90 s with the `swift infer` test. Held-out
+accuracy goes from 0.0 on every task (a random model writes none of the answers) to, at this
+module's seeds, vqa 0.97, caption 1.0, ocr 1.0, grounding 1.0; at other seeds (model 1, data 2/3)
+vqa 1.0, caption 1.0, ocr 1.0, grounding 0.97. The thresholds sit below those and well above what
+a model that ignores the image can reach. The ViT stays frozen (LoRA's default); the aligner (the
+merger projecting visual features into the text width) trains with `--freeze_aligner false`:
+with it frozen too, OCR varied with the seed (1.0 at these seeds, 0.53 at others) because the
+adapter must read digits from frozen random features.
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ TASKS: dict[str, dict] = {
     "grounding": {"grid": 2, "shaded": True},
 }
 START_AT_MOST = 0.35
-THRESHOLDS = {"vqa": 0.75, "caption": 0.5, "ocr": 0.75, "grounding": 0.5}
+THRESHOLDS = {"vqa": 0.75, "caption": 0.75, "ocr": 0.75, "grounding": 0.75}
 
 
 def _correct(task: str, output: str, answer, codec, sizes) -> bool:
@@ -122,6 +125,7 @@ def trained(tmp_path_factory):
         "--lora_rank", "16",
         "--lora_dropout", "0",
         "--max_pixels", str(PIXELS),
+        "--freeze_aligner", "false",
         "--save_steps", str(STEPS),
         "--logging_steps", "50",
     )  # fmt: skip
@@ -137,10 +141,13 @@ def test_one_lora_run_learns_vqa_caption_ocr_and_grounding(trained):
     args = json.loads((checkpoint / "args.json").read_text())
     assert args["head"] == "vision_lm" and args["max_pixels"] == PIXELS
     assert len(args["dataset"]) == len(TASKS)  # every task file trained, not the last one only
-    adapter = json.loads((checkpoint / "adapter_config.json").read_text())
-    assert all(".language_model." in name for name in adapter["target_modules"])  # --freeze_vit default
+    targets = json.loads((checkpoint / "adapter_config.json").read_text())["target_modules"]
+    # --freeze_vit (LoRA's default) keeps the ViT blocks out; --freeze_aligner false adds the merger.
+    assert all(".language_model." in name or ".visual.merger." in name for name in targets), targets
+    assert any(".visual.merger." in name for name in targets), targets
 
     after = _accuracy(str(checkpoint), trained["held_out"])
+    print(f"held-out accuracy: start {start}, after {after}")  # shown with -s / -rP
     failed = {t: (start[t], after[t]) for t in TASKS if after[t] < THRESHOLDS[t]}
     assert not failed, f"held-out accuracy (start, after) below {THRESHOLDS}: {failed}; all: {after}"
 
@@ -170,4 +177,5 @@ def test_swift_infer_answers_image_rows_and_chat_images_at_the_trained_resolutio
     )  # fmt: skip
     assert chat.returncode == 0, chat.stderr[-3000:]
     assert "attached to the next turn" in chat.stdout and "cannot read image /no/such.png" in chat.stdout
-    assert f">>> {first['answer']}" in chat.stdout
+    # Chat answers the image as the batch run answered the same row (one code path).
+    assert f">>> {records[0]['response'].strip()}" in chat.stdout

@@ -96,11 +96,12 @@ def caption(rnd: random.Random, size: int) -> Sample:
     return Sample(image, _chat("Describe the image.", text), text)
 
 
-def ocr(rnd: random.Random, size: int, digits: int = 2) -> Sample:
-    """'Read the number.' about `digits` black digits rendered at a fixed place."""
+def ocr(rnd: random.Random, size: int, digits: int = 2, shaded: bool = False) -> Sample:
+    """'Read the number.' about `digits` black digits rendered at a fixed place; `shaded`: on a
+    background tinted by position (`_shaded_canvas`), which tells the digits' order apart."""
     from PIL import ImageDraw, ImageFont
 
-    image = _canvas(size)
+    image = _shaded_canvas(size) if shaded else _canvas(size)
     text = "".join(rnd.choice("0123456789") for _ in range(digits))
     font = ImageFont.load_default(size=max(10, size // 2))
     ImageDraw.Draw(image).text((size // 8, size // 6), text, fill=(0, 0, 0), font=font)
