@@ -134,6 +134,15 @@ def trained(tmp_path_factory):
     return {"model": model, "held_out": held_out, "start": start, "checkpoint": checkpoint, "root": root}
 
 
+def test_the_tiny_vl_tokenizer_writes_digits_and_grounding_markers_as_single_tokens(trained):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(trained["model"])
+    ids = tok("<|box_start|>(54,429)<|box_end|>", add_special_tokens=False)["input_ids"]
+    pieces = tok.convert_ids_to_tokens(ids)
+    assert pieces == ["<|box_start|>", "(", "5", "4", ",", "4", "2", "9", ")", "<|box_end|>"], pieces
+
+
 def test_one_lora_run_learns_vqa_caption_ocr_and_grounding(trained):
     start = trained["start"]
     assert all(v <= START_AT_MOST for v in start.values()), start
