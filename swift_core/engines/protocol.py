@@ -157,6 +157,12 @@ class InferenceEngine(ABC):
     def adapter_names(self) -> list[str]:
         return []
 
+    def metrics(self) -> dict[str, Any]:
+        """The engine's own numbers for the server's /metrics: `queue_depth` (rows waiting),
+        `batches` (generate calls so far), `batch_sizes` (rows -> how many batches had that many);
+        any may be missing (an engine that keeps none returns {})."""
+        return {}
+
     @property
     def tool_call_format(self) -> ToolCallFormat:
         """How this engine's model writes tool calls: its chat template's syntax (Hermes without one)."""

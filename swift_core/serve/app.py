@@ -2,7 +2,8 @@
 
 `create_app(engine, config)` builds the FastAPI app; `swift deploy` runs it with uvicorn and tests
 run it in-process (httpx) or in a thread. Routes: `GET /health`, `GET /v1/models`,
-`POST /v1/chat/completions`, `POST /v1/completions`, `GET /openapi.json` (the schema clients and
+`POST /v1/chat/completions`, `POST /v1/completions`, `GET /metrics` (Prometheus, `metrics.py`; one
+access-log line per request with its `x-request-id`, `access.py`), `GET /openapi.json` (the schema clients and
 fuzzers read, request bodies included). Every /v1 route and the schema check the API key when one
 is configured. Bodies are capped at `--max_request_bytes` (413, `routes.read_body`). Every error is OpenAI's error JSON with the right status; a user's mistake is never a
 500. A client that disconnects cancels its generation: the handler watches
@@ -27,9 +28,12 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI
+from fastapi.responses import Response
 
 from swift_core.engines.protocol import InferenceEngine
+from swift_core.serve.access import AccessLog
 from swift_core.serve.errors import OpenAIRoute, error_response, install_error_handlers
+from swift_core.serve.metrics import ServerMetrics
 from swift_core.serve.routes import OpenAIServer
 from swift_core.serve.schema import openapi_schema
 from swift_core.serve.settings import ServeSettings
@@ -76,7 +80,8 @@ def v1_router(server: OpenAIServer) -> APIRouter:
 def create_app(engine: InferenceEngine, config: Any = None, *, owns_engine: bool = False) -> FastAPI:
     """The app serving `engine`. With `owns_engine`, app shutdown closes the engine."""
     settings = ServeSettings.from_config(engine, config)
-    server = OpenAIServer(engine, settings)
+    metrics = ServerMetrics(engine)
+    server = OpenAIServer(engine, settings, metrics=metrics)
     lifespan = engine_lifespan(engine, owns_engine)
     app = FastAPI(
         title="Swift",
@@ -89,8 +94,16 @@ def create_app(engine: InferenceEngine, config: Any = None, *, owns_engine: bool
     app.router.route_class = OpenAIRoute
     app.state.engine = engine
     app.state.settings = settings
+    app.state.metrics = metrics
     install_error_handlers(app)
+    app.add_middleware(AccessLog, metrics=metrics)
     app.add_api_route("/health", server.health, methods=["GET"])
+
+    async def prometheus() -> Response:
+        """Prometheus' text format; without the key, like /health (counts only, as vLLM's /metrics)."""
+        return Response(metrics.exposition(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    app.add_api_route("/metrics", prometheus, methods=["GET"], include_in_schema=False)
     app.include_router(v1_router(server))
 
     async def schema() -> dict[str, Any]:

@@ -52,8 +52,14 @@ def error_response(exc: OpenAIError) -> JSONResponse:
     return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
 
 
+def note_error(request: Request, exc: OpenAIError) -> None:
+    """The error's code, for the access-log line and the error counter (`access.py`)."""
+    request.state.error_code = exc.code or exc.type
+
+
 async def openai_error_handler(request: Request, exc: OpenAIError) -> JSONResponse:
     """Errors the routes raise on purpose (bad key, unknown model, invalid body)."""
+    note_error(request, exc)
     return error_response(exc)
 
 
@@ -65,17 +71,23 @@ async def http_error_handler(request: Request, exc: StarletteHTTPException) -> J
         else str(exc.detail)
     )
     code = "unknown_url" if exc.status_code == 404 else None
-    return error_response(OpenAIError(exc.status_code, message, code=code))
+    error = OpenAIError(exc.status_code, message, code=code)
+    note_error(request, error)
+    return error_response(error)
 
 
 async def validation_error_handler(request: Request, exc: RequestValidationError) -> JSONResponse:
     """FastAPI's validation errors: a 400 (OpenAI's status for a bad request), not a 422."""
-    return error_response(OpenAIError(400, f"Invalid request: {exc.errors()[:1]}"))
+    error = OpenAIError(400, f"Invalid request: {exc.errors()[:1]}")
+    note_error(request, error)
+    return error_response(error)
 
 
 async def server_error_handler(request: Request, exc: Exception) -> JSONResponse:
     """Whatever escaped the routes: still OpenAI's JSON, never Starlette's plain-text 500."""
-    return error_response(engine_error(exc))
+    error = engine_error(exc)
+    note_error(request, error)
+    return error_response(error)
 
 
 class OpenAIRoute(APIRoute):
@@ -91,7 +103,9 @@ class OpenAIRoute(APIRoute):
             except (OpenAIError, StarletteHTTPException, RequestValidationError):
                 raise
             except Exception as exc:
-                return error_response(engine_error(exc))
+                error = engine_error(exc)
+                note_error(request, error)
+                return error_response(error)
 
         return route
 

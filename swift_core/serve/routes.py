@@ -23,9 +23,11 @@ from swift_core.serve import openai_api as api
 from swift_core.serve.auth import check_api_key
 from swift_core.serve.encoders import ChatChunks, CompletionChunks, completion_response
 from swift_core.serve.errors import engine_error
+from swift_core.serve.metrics import ServerMetrics
 from swift_core.serve.openai_api import OpenAIError
 from swift_core.serve.settings import ServeSettings
 from swift_core.serve.streaming import ClientGone, event_stream, merge_streams, watch
+from swift_core.templates.tool_calls import HERMES, ToolCallFormat
 
 
 def too_large(limit: int) -> OpenAIError:
@@ -61,8 +63,15 @@ class OpenAIServer:
     """The handlers of `GET /health`, `GET /v1/models`, `POST /v1/chat/completions` and
     `POST /v1/completions` for `engine`."""
 
-    def __init__(self, engine: InferenceEngine, settings: ServeSettings, started: int | None = None) -> None:
+    def __init__(
+        self,
+        engine: InferenceEngine,
+        settings: ServeSettings,
+        started: int | None = None,
+        metrics: ServerMetrics | None = None,
+    ) -> None:
         self.engine = engine
+        self.metrics = metrics  # tokens and time to first token (None: not counted)
         self.settings = settings
         self.started = int(time.time()) if started is None else started
 
@@ -104,14 +113,15 @@ class OpenAIServer:
 
     async def chat_completions(self, request: Request) -> Response:
         """One chat answer (with `n` choices), whole or streamed."""
+        arrived = time.perf_counter()
         req = api.parse_body(api.ChatCompletionRequest, await self.body(request))
         adapter = self.adapter_for(req.model)
-        fmt = self.engine.tool_call_format
+        fmt = self.tool_format()
         gen = api.chat_to_request(req, adapter, self.settings.default_max_tokens, self.settings.limits, fmt)
         rid = api.new_id("chatcmpl")
         if req.stream:
             include_usage = bool(req.stream_options and req.stream_options.include_usage)
-            return await self.stream_chat(request, gen, rid, req.model, include_usage)
+            return await self.stream_chat(request, gen, rid, req.model, include_usage, arrived)
         try:
             response = await watch(request, self.engine.generate(gen))
         except ClientGone:
@@ -120,18 +130,41 @@ class OpenAIServer:
             raise
         except Exception as exc:
             raise engine_error(exc) from None
+        self.count(response.prompt_tokens, response.completion_tokens)
         return JSONResponse(api.chat_response(rid, req.model, response, tools=bool(gen.tools), fmt=fmt))
 
+    def tool_format(self) -> ToolCallFormat:
+        """The engine's tool-call syntax (Hermes for an engine object that does not say)."""
+        return getattr(self.engine, "tool_call_format", HERMES)
+
+    def count(self, prompt_tokens: int, completion_tokens: int) -> None:
+        if self.metrics is not None:
+            self.metrics.count_tokens(prompt_tokens, completion_tokens)
+
+    def engine_stream(self, gen: GenerationRequest, arrived: float | None) -> Any:
+        """The engine's stream of `gen`, metered (time to first token, tokens) when metrics are on."""
+        stream = self.engine.stream(gen)
+        if self.metrics is None:
+            return stream
+        return self.metrics.metered(stream, time.perf_counter() if arrived is None else arrived)
+
     async def stream_chat(
-        self, request: Request, gen: GenerationRequest, rid: str, model: str, include_usage: bool
+        self,
+        request: Request,
+        gen: GenerationRequest,
+        rid: str,
+        model: str,
+        include_usage: bool,
+        arrived: float | None = None,
     ) -> Response:
         """The chat answer as server-sent `chat.completion.chunk` events."""
-        fmt = self.engine.tool_call_format if gen.tools else None
+        fmt = self.tool_format() if gen.tools else None
         encoder = ChatChunks(rid, api.now(), model, gen.n, include_usage, fmt)
-        return await event_stream(request, merge_streams([self.engine.stream(gen)]), encoder)
+        return await event_stream(request, merge_streams([self.engine_stream(gen, arrived)]), encoder)
 
     async def completions(self, request: Request) -> Response:
         """The legacy completions API: one engine request per prompt, gathered, whole or streamed."""
+        arrived = time.perf_counter()
         req = api.parse_body(api.CompletionRequest, await self.body(request))
         adapter = self.adapter_for(req.model)
         gens = api.completion_to_requests(
@@ -140,18 +173,27 @@ class OpenAIServer:
         rid = api.new_id("cmpl")
         if req.stream:
             include_usage = bool(req.stream_options and req.stream_options.include_usage)
-            return await self.stream_completions(request, gens, rid, req.model, include_usage)
+            return await self.stream_completions(request, gens, rid, req.model, include_usage, arrived)
         try:
             responses = await watch(request, asyncio.gather(*(self.engine.generate(g) for g in gens)))
         except ClientGone:
             return Response(status_code=CLIENT_CLOSED)
         except Exception as exc:
             raise engine_error(exc) from None
+        self.count(sum(r.prompt_tokens for r in responses), sum(r.completion_tokens for r in responses))
         return JSONResponse(completion_response(rid, req.model, gens, responses))
 
     async def stream_completions(
-        self, request: Request, gens: list[GenerationRequest], rid: str, model: str, include_usage: bool
+        self,
+        request: Request,
+        gens: list[GenerationRequest],
+        rid: str,
+        model: str,
+        include_usage: bool,
+        arrived: float | None = None,
     ) -> Response:
         """All prompts' answers, merged as they come, as server-sent `text_completion` events."""
         encoder = CompletionChunks(rid, api.now(), model, gens, include_usage)
-        return await event_stream(request, merge_streams([self.engine.stream(g) for g in gens]), encoder)
+        return await event_stream(
+            request, merge_streams([self.engine_stream(g, arrived) for g in gens]), encoder
+        )

@@ -69,6 +69,20 @@ def make_server(
     return _Server(config)
 
 
+def access_logging(log_level: str) -> None:
+    """The access lines (`swift.serve.access`, one per request) on stderr, at info and below; not
+    uvicorn's own access log (shown at debug only), which knows neither request ids nor error codes."""
+    import logging
+
+    logger = logging.getLogger("swift.serve.access")
+    logger.setLevel(log_level.upper() if log_level.upper() in logging.getLevelNamesMapping() else "INFO")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s access %(message)s"))
+        logger.addHandler(handler)
+        logger.propagate = False
+
+
 def serve(
     app: Any,
     host: str = "127.0.0.1",
@@ -86,6 +100,7 @@ def serve(
         click.echo(f"ready on http://{shown}:{actual}")
         sys.stdout.flush()
 
+    access_logging(log_level)
     server = make_server(app, graceful_timeout=graceful_timeout, log_level=log_level, on_ready=ready)
     try:
         server.run(sockets=[sock])

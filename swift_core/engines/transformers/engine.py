@@ -206,6 +206,13 @@ class TransformersEngine(InferenceEngine):
     def adapter_names(self) -> list[str]:
         return list(self._adapters)
 
+    def metrics(self) -> dict[str, Any]:
+        return {
+            "queue_depth": sum(j.rows for j in self._pending if not j.cancelled),
+            "batches": self.stats.generate_calls,
+            "batch_sizes": dict(self.stats.batch_sizes),
+        }
+
     def check_request(self, request: GenerationRequest) -> None:
         super().check_request(request)  # the values every engine refuses
         from swift_core.multimodal.engine_inputs import check_images
@@ -527,6 +534,7 @@ class TransformersEngine(InferenceEngine):
         self.stats.generate_calls += 1
         self.stats.generated_rows += len(rows)
         self.stats.max_batch_rows = max(self.stats.max_batch_rows, len(rows))
+        self.stats.batch_sizes[len(rows)] = self.stats.batch_sizes.get(len(rows), 0) + 1
         self.model.generate(
             input_ids=input_ids,
             attention_mask=mask,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from swift_core.engines.protocol import GenerationRequest, GenerationResponse, StreamChunk
@@ -27,6 +27,7 @@ class EngineStats:
     prompt_forwards: int = 0
     cancelled: int = 0  # requests cancelled before they finished
     cancelled_rows: int = 0  # rows the worker stopped mid-generation because of a cancellation
+    batch_sizes: dict[int, int] = field(default_factory=dict)  # rows of a generate call -> how many
 
 
 @dataclass(eq=False)
