@@ -301,6 +301,13 @@ class _EngineBattery:
                         isinstance(value, int) and not isinstance(value, bool) and value >= 0,
                         f"max_top_logprobs must be a count, got {value!r}",
                     )
+                elif f.name == "constraints":  # the OutputConstraint kinds it enforces
+                    from swift_core.engines.constraints import KINDS
+
+                    check.require(
+                        isinstance(value, frozenset) and value <= set(KINDS),
+                        f"capabilities.constraints must be a frozenset of {KINDS}, got {value!r}",
+                    )
                 else:
                     check.require(
                         isinstance(value, bool), f"capabilities.{f.name} must be a bool, got {value!r}"
