@@ -102,14 +102,20 @@ def _accuracy(model_dir: str, held_out: dict[str, Path]) -> dict[str, float]:
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def tiny_vl(tmp_path_factory):
+    from swift_core.models.tiny import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("vl-model") / "vl", "qwen2_vl")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, tiny_vl):
     """The tiny VL model, its held-out rows per task, its starting accuracy and the LoRA
     checkpoint of one `swift sft` run on the four tasks mixed."""
-    from swift_core.models.tiny import build_tiny_model
     from swift_core.multimodal.synthetic import write_task
 
     root = tmp_path_factory.mktemp("vl-train")
-    model = build_tiny_model(root / "vl", "qwen2_vl")
+    model = tiny_vl
     train = [write_task(t, root / "train", 160, size=SIZE, seed=0, **o) for t, o in TASKS.items()]
     held_out = {t: write_task(t, root / "val", 32, size=SIZE, seed=1, **o) for t, o in TASKS.items()}
     start = _accuracy(str(model), held_out)
@@ -134,10 +140,10 @@ def trained(tmp_path_factory):
     return {"model": model, "held_out": held_out, "start": start, "checkpoint": checkpoint, "root": root}
 
 
-def test_the_tiny_vl_tokenizer_writes_digits_and_grounding_markers_as_single_tokens(trained):
+def test_the_tiny_vl_tokenizer_writes_digits_and_grounding_markers_as_single_tokens(tiny_vl):
     from transformers import AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(trained["model"])
+    tok = AutoTokenizer.from_pretrained(tiny_vl)
     ids = tok("<|box_start|>(54,429)<|box_end|>", add_special_tokens=False)["input_ids"]
     pieces = tok.convert_ids_to_tokens(ids)
     assert pieces == ["<|box_start|>", "(", "5", "4", ",", "4", "2", "9", ")", "<|box_end|>"], pieces
