@@ -99,3 +99,14 @@ def test_help_lists_fields_defaults_and_aliases():
     text = format_help(TrainArgs, prog="swift sft")
     assert "--learning_rate FLOAT" in text and "[default: 0.0001]" in text
     assert "[aliases: --train_type]" in text and "--tuner_type {lora,full}" in text
+
+
+def test_a_repeated_list_flag_adds_its_values():
+    """`--dataset a --dataset b` trains on both (it used to keep only b, silently)."""
+    from swift_core.config.arguments import parse_arguments
+    from swift_core.config.train_args import TrainArguments
+
+    args = parse_arguments(
+        TrainArguments, ["--model", "m", "--dataset", "a", "--dataset", "b,c", "--max_steps", "3"]
+    )
+    assert args.dataset == ["a", "b", "c"]

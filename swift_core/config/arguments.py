@@ -185,7 +185,8 @@ def _split_cli(argv: list[str], spec: _Spec) -> tuple[str | None, dict[str, Any]
         if _is_list(tp):
             if len(raw) == 1 and "," in raw[0] and not raw[0].startswith(("{", "[")):
                 raw = [part for part in raw[0].split(",") if part]
-            values[name] = raw
+            # `--dataset a --dataset b` is `--dataset a b`: a repeated list flag adds, never replaces.
+            values[name] = [*values.get(name, []), *raw]
         elif not raw:
             if _unwrap_optional(tp)[0] is bool:
                 values[name] = "true"
