@@ -79,6 +79,7 @@ class EngineCapabilities:
     images: bool = False  # GenerationRequest.images: its model reads images (vision-language)
     # The OutputConstraint kinds (swift_core.engines.constraints) it enforces while decoding.
     constraints: frozenset[str] = frozenset()
+    scores: bool = False  # score(): a reward model's scores of conversations (POST /v1/score)
 
 
 @dataclass
@@ -156,6 +157,11 @@ class InferenceEngine(ABC):
 
     def adapter_names(self) -> list[str]:
         return []
+
+    async def score(self, conversations: list[dict[str, Any]]) -> list[tuple[float | None, str | None]]:
+        """(score, error) of each conversation (`{"messages": [...]}`, final answer included), for
+        engines whose model scores (capabilities.scores); others refuse."""
+        raise UnsupportedRequest("this model writes answers; it has no score head (serve a reward model)")
 
     def metrics(self) -> dict[str, Any]:
         """The engine's own numbers for the server's /metrics: `queue_depth` (rows waiting),

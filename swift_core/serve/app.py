@@ -74,6 +74,7 @@ def v1_router(server: OpenAIServer) -> APIRouter:
     v1.add_api_route("/models", server.models, methods=["GET"])
     v1.add_api_route("/chat/completions", server.chat_completions, methods=["POST"])
     v1.add_api_route("/completions", server.completions, methods=["POST"])
+    v1.add_api_route("/score", server.score, methods=["POST"])
     return v1
 
 

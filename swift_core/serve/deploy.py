@@ -8,7 +8,8 @@ from typing import Any
 import click
 
 from swift_core.errors import SwiftError
-from swift_core.infer.arguments import build_engine
+from swift_core.infer.arguments import build_engine, engine_config
+from swift_core.infer.score import scores_only
 
 
 def run_deploy(args: Any, manager: Any = None) -> None:
@@ -28,7 +29,13 @@ def run_deploy(args: Any, manager: Any = None) -> None:
     RequestLimits.from_config(args)
     bind_socket(args.host, port).close()
     start = time.perf_counter()
-    engine = build_engine(args, manager)
+    config = engine_config(args, manager)
+    if scores_only(config):  # a reward model: POST /v1/score, no generation
+        from swift_core.serve.reward import RewardEngine
+
+        engine: Any = RewardEngine(config, manager)
+    else:
+        engine = build_engine(args, manager)
     settings = ServeSettings.from_config(engine, args)
     models = settings.model_names
     clash = sorted(set(models) & set(engine.adapter_names()))

@@ -162,6 +162,27 @@ class OpenAIServer:
         encoder = ChatChunks(rid, api.now(), model, gen.n, include_usage, fmt)
         return await event_stream(request, merge_streams([self.engine_stream(gen, arrived)]), encoder)
 
+    async def score(self, request: Request) -> Response:
+        """A reward model's scores of (prompt, answer) pairs or whole conversations (scoring.py)."""
+        from swift_core.serve.scoring import ScoreRequest, conversations, score_response
+
+        req = api.parse_body(ScoreRequest, await self.body(request))
+        if self.adapter_for(req.model) is not None or not getattr(self.engine.capabilities, "scores", False):
+            raise OpenAIError(
+                400,
+                f"The model `{req.model}` writes answers; /v1/score needs a reward model (swift rlhf --rlhf_type rm).",
+                param="model",
+                code="model_not_supported",
+            )
+        convs = conversations(req)
+        try:
+            scores = await watch(request, self.engine.score(convs))
+        except ClientGone:
+            return Response(status_code=CLIENT_CLOSED)
+        except Exception as exc:
+            raise engine_error(exc) from None
+        return JSONResponse(score_response(req.model, scores))
+
     async def completions(self, request: Request) -> Response:
         """The legacy completions API: one engine request per prompt, gathered, whole or streamed."""
         arrived = time.perf_counter()

@@ -16,6 +16,7 @@ from fastapi.openapi.utils import get_openapi
 from swift_core.engines.protocol import MAX_COUNT, REPETITION_PENALTY_RANGE, SEED_RANGE
 from swift_core.serve import openai_api as api
 from swift_core.serve.limits import RequestLimits
+from swift_core.serve.scoring import ScoreRequest
 
 REF = "#/components/schemas/{model}"
 
@@ -23,6 +24,7 @@ REF = "#/components/schemas/{model}"
 BODIES: dict[str, type] = {
     "/v1/chat/completions": api.ChatCompletionRequest,
     "/v1/completions": api.CompletionRequest,
+    "/v1/score": ScoreRequest,
 }
 
 _ERROR = {
@@ -105,7 +107,8 @@ def openapi_schema(app: FastAPI) -> dict[str, Any]:
         if served:  # the names this server answers to (anything else is a 404)
             body["properties"]["model"]["enum"] = served
         components[model.__name__] = body
-        _limits(components, model.__name__, getattr(settings, "limits", None) or RequestLimits())
+        if model is not ScoreRequest:  # the sampling routes' value limits
+            _limits(components, model.__name__, getattr(settings, "limits", None) or RequestLimits())
         operation = schema["paths"][path]["post"]
         operation["requestBody"] = {
             "required": True,
