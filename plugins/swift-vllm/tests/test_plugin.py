@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from swift_vllm import compat, plugin
 
-from swift_core.errors import CapabilityLoadError
+from swift_core.errors import CapabilityLoadError, SwiftError
 from swift_core.plugins import PluginManager, PluginSource, builtin_sources
 from swift_core.policy import Policy
 
@@ -214,9 +214,23 @@ def test_vllm_options_are_flags_of_infer_and_deploy_and_become_engine_arguments(
             "0.5",
             "--vllm_enforce_eager",
             "false",
+            "--tensor_parallel_size",
+            "2",
+            "--pipeline_parallel_size",
+            "3",
+            "--vllm_data_parallel_size",
+            "4",
         ],
     )
     options = options_for(args, VllmOptions)
-    assert engine_arguments(options) == {"gpu_memory_utilization": 0.5, "enforce_eager": False}
+    assert engine_arguments(options) == {
+        "gpu_memory_utilization": 0.5,
+        "enforce_eager": False,
+        "tensor_parallel_size": 2,
+        "pipeline_parallel_size": 3,
+        "data_parallel_size": 4,
+    }
+    with pytest.raises(SwiftError, match="vllm_data_parallel_size must be a count"):
+        engine_arguments(VllmOptions(vllm_data_parallel_size=0))
     assert engine_arguments(None) == {} and engine_arguments(VllmOptions()) == {}
     assert "Options of engine vllm (--engine):" in format_help(cls, prog="swift deploy")
