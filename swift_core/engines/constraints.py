@@ -59,3 +59,15 @@ def json_schema_grammar(schema: Any) -> str:
 def grammar_text(grammar: Any) -> str:
     """An xgrammar Grammar as EBNF text, JSON strings of bounded length fixed (see above)."""
     return str(grammar).replace(_BOUNDED_STRING_CHAR, _JSON_STRING_CHAR)
+
+
+def hidden_special_ids(tokenizer: Any, stop_ids: list[int], vocab_size: int | None = None) -> list[int]:
+    """Special tokens other than the stops (and the tokenizer's eos). An engine's decoding drops
+    them from the answer's text, so a grammar that lets one stand for its text (the tiny test
+    models' `<tool_call>`) would let through an answer that does not match it: engines keep
+    constrained rows from sampling them."""
+    added = getattr(tokenizer, "added_tokens_decoder", {}) or {}
+    special = {i for i, t in added.items() if getattr(t, "special", False)}
+    special |= set(getattr(tokenizer, "all_special_ids", []) or [])
+    keep = set(stop_ids) | {getattr(tokenizer, "eos_token_id", None)}
+    return sorted(i for i in special - keep if i >= 0 and (vocab_size is None or i < vocab_size))

@@ -32,7 +32,7 @@ from typing import Any
 
 from swift_core.engines import adapter_folders
 from swift_core.engines.adapter_folders import choose_template
-from swift_core.engines.constraints import KINDS
+from swift_core.engines.constraints import KINDS, hidden_special_ids
 from swift_core.engines.prompt_ids import request_prompt_ids
 from swift_core.engines.protocol import (
     Choice,
@@ -256,6 +256,9 @@ class VllmEngine(InferenceEngine):
             self.template = template_for(template_name, self.tokenizer, manager)
             vocab = self.tokenizer.get_vocab()
             self._stop_ids = [vocab[t] for t in self.template.stop if t in vocab]
+            # Constrained requests never sample special tokens vLLM's detokenizer drops (their
+            # text would be missing from the answer the grammar shaped).
+            self._hidden_ids = hidden_special_ids(self.tokenizer, self._stop_ids)
             # One naming rule for every engine (swift_core.engines.served_names).
             self.model_name, *aliases = served_names(
                 str(config.model), config.served_model_name, resolved.hub_id
@@ -394,6 +397,9 @@ class VllmEngine(InferenceEngine):
             prompt_logprobs=request.top_logprobs if request.echo and request.logprobs else None,
             output_kind=kind,
             structured_outputs=structured_outputs(request.constraint),
+            logit_bias={i: -100.0 for i in getattr(self, "_hidden_ids", ())}
+            if request.constraint and getattr(self, "_hidden_ids", ())
+            else None,
         )
 
     async def _prepare(self, request: GenerationRequest, kind: Any) -> tuple[list[int], Any, Any]:

@@ -474,3 +474,25 @@ def test_structured_outputs_pass_through_to_vllm(engine):
         constraint=OutputConstraint(CHOICE, options),
     )  # fmt: skip
     assert {c.text for c in _run(engine.generate(request)).choices} <= set(options)
+
+
+def test_a_forced_tool_call_parses_on_vllm(engine):
+    """tool_choice='required' as a grammar on vLLM: each sampled answer is one Hermes call whose
+    arguments fit the schema (the tiny tokenizer's special <tool_call> token, which vLLM's
+    detokenizer drops, is never sampled under a constraint)."""
+    import json
+
+    from swift_core.engines.tool_choice import tool_call_constraint
+    from swift_core.templates.tool_calls import HERMES
+
+    tools = [{"type": "function", "function": {"name": "add", "parameters": {
+        "type": "object", "properties": {"a": {"type": "integer", "minimum": 0, "maximum": 9}},
+        "required": ["a"], "additionalProperties": False}}}]  # fmt: skip
+    request = GenerationRequest(
+        messages=MESSAGES[0], max_tokens=60, temperature=1.0, seed=7, n=3, tools=tools,
+        constraint=tool_call_constraint(HERMES, tools, None),
+    )  # fmt: skip
+    for choice in _run(engine.generate(request)).choices:
+        _, calls = HERMES.parse(choice.text)
+        assert [c["function"]["name"] for c in calls] == ["add"], choice.text
+        assert 0 <= json.loads(calls[0]["function"]["arguments"])["a"] <= 9

@@ -23,6 +23,7 @@ from swift_core.engines.constraints import (
     REGEX,
     OutputConstraint,
     choice_grammar,
+    hidden_special_ids,
     json_schema_grammar,
 )
 from swift_core.engines.protocol import UnsupportedRequest
@@ -46,13 +47,7 @@ class GrammarBook:
         self.tokenizer = tokenizer
         self.vocab_size = vocab_size
         self.stop_ids = list(stop_ids)
-        # Special tokens other than the stops: the engine's decode drops them from the answer, so a
-        # grammar that lets one stand for its text (the tiny models' <tool_call>) would let an
-        # answer through that does not match it. Constrained rows never sample them.
-        added = getattr(tokenizer, "added_tokens_decoder", {}) or {}
-        special = {i for i, t in added.items() if getattr(t, "special", False)}
-        special |= set(getattr(tokenizer, "all_special_ids", []) or [])
-        self.hidden_ids = sorted(i for i in special - set(self.stop_ids) if 0 <= i < vocab_size)
+        self.hidden_ids = hidden_special_ids(tokenizer, self.stop_ids, vocab_size)  # never sampled
         self._compiler: Any = None
         self._lock = threading.Lock()  # the tokenize thread compiles, the worker thread matches
 
