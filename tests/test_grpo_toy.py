@@ -6,12 +6,13 @@ The toy task is the demo's "kind" question ("Is the first word a colour or an an
 generated offline with its checkable answer in the `solution` column. The demo's fine-tuned model
 answers it greedily but, sampled at temperature 1 from its 20 likeliest tokens, often wanders off;
 GRPO with the `accuracy` reward should sharpen it; on this machine it has not yet (2026-12-01, see
-the xfail reason and docs/grpo.md): REWARD_GAIN is the target, not a measurement.
+the skip reason and docs/grpo.md): REWARD_GAIN is the target, not a measurement.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -88,10 +89,11 @@ def _sampled_accuracy(model: str, rows: list[dict], adapter: str | None) -> floa
     return sum(ok) / len(ok)
 
 
-@pytest.mark.xfail(
-    reason="not reached yet: measured 2026-12-01 on this machine, sampled accuracy on the 8 prompts "
-    "0.47 -> 0.34 (lr 1e-3), 0.47 -> 0.50 (lr 3e-4) after 20 steps; see docs/grpo.md, Status",
-    strict=False,
+@pytest.mark.skipif(
+    not os.environ.get("SWIFT_GRPO_TOY"),
+    reason="issue 18 open: the reward does not rise yet (2026-12-01: sampled accuracy on the 8 prompts "
+    "0.47 -> 0.34 at lr 1e-3, 0.47 -> 0.50 at lr 3e-4 after 20 steps; docs/grpo.md, Status). An expected "
+    "failure proves nothing and costs CI minutes: run it with SWIFT_GRPO_TOY=1 while working on it",
 )
 def test_reward_rises_on_the_toy_task(demo_result, tmp_path):
     from swift_core.demo.tasks import make_split
