@@ -19,7 +19,6 @@ import sys
 import pytest
 import torch
 from helpers import install_fixture
-from webui_helpers import task_file
 
 from swift_core.testing import distributed as d
 
@@ -28,12 +27,8 @@ LOSS_TOL, WEIGHT_TOL = 1e-4, 2e-4
 
 
 @pytest.fixture(scope="module")
-def setup(tiny_qwen, tmp_path_factory):
-    root = tmp_path_factory.mktemp("dist")
-    data = task_file(root / "data.jsonl", 48)
-    ref = d.single_process_reference(tiny_qwen, data, root / "single")
-    assert ref.returncode == 0, ref.stderr
-    return tiny_qwen, data, root
+def setup(tmp_path_factory):
+    return d.shared_setup(tmp_path_factory.mktemp("dist"))
 
 
 def _assert_like_single_process(setup, out, run):

@@ -93,3 +93,24 @@ def peft_logits(base: Path, checkpoint_dir: Path) -> Any:
     ids = torch.arange(3, 27).reshape(2, 12)
     with torch.no_grad():
         return model(input_ids=ids).logits
+
+
+_SHARED: dict[str, tuple[Path, Path, Path]] = {}
+
+
+def shared_setup(root: Path) -> tuple[Path, Path, Path]:
+    """(tiny model, 48 chat rows, folder holding the one-process reference run `root/single`).
+
+    Built once per test process, whichever test module asks first (the core's and the strategy
+    plugins' distributed tests compare against the same reference), in the first caller's `root`.
+    """
+    if "default" not in _SHARED:
+        from swift_core.testing.datasets import write_chat_dataset
+        from swift_core.testing.models import tiny_model
+
+        model = tiny_model(root / "model", "qwen2_5")
+        data = write_chat_dataset(root / "data", n=48).train
+        ref = single_process_reference(model, data, root / "single")
+        assert ref.returncode == 0, ref.stderr
+        _SHARED["default"] = (model, data, root)
+    return _SHARED["default"]

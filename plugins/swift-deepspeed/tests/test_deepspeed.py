@@ -42,14 +42,7 @@ def test_registers_without_importing_deepspeed_or_torch():
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
-    from swift_core.testing import tiny_model, write_chat_dataset
-
-    root = tmp_path_factory.mktemp("ds")
-    model = tiny_model(root / "model", "qwen2_5")
-    data = write_chat_dataset(root / "data", n=48).train
-    ref = d.single_process_reference(model, data, root / "single")
-    assert ref.returncode == 0, ref.stderr
-    return model, data, root
+    return d.shared_setup(tmp_path_factory.mktemp("ds"))
 
 
 @pytest.mark.distributed
