@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml constraints.txt $(addsuffix /pyproject.toml,$(PLUGIN_DI
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	# torch first, pinned to the CPU wheel, so that nothing later pulls a CUDA build
 	$(PY) -m pip install -q -c constraints.txt torch==2.13.0
-	$(PY) -m pip install -q -c constraints.txt -e '.[train,serve,dev]' $(addprefix -e ,$(PLUGIN_DIRS))
+	$(PY) -m pip install -q -c constraints.txt -e '.[train,serve,dev,eval]' $(addprefix -e ,$(PLUGIN_DIRS))
 	# The packages left out above stay importable (lint-imports checks them) without an entry point:
 	# a .pth names their source folders, so Swift does not load them as plugins.
 	$(PY) -c "import sys, sysconfig, pathlib; pathlib.Path(sysconfig.get_paths()['purelib'], 'swift-not-installed-sources.pth').write_text(''.join(str(pathlib.Path(d).resolve()) + chr(10) for d in sys.argv[1:]))" $(NOT_INSTALLED)
@@ -43,7 +43,7 @@ setup-browser:
 		|| (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 
 test: setup lint setup-browser setup-lmeval
-	OMP_NUM_THREADS=1 SWIFT_REQUIRE_BROWSER=1 $(PY) -m pytest -q -m "not distributed"
+	OMP_NUM_THREADS=1 SWIFT_REQUIRE_BROWSER=1 $(PY) -m pytest -q -m "not distributed" --durations=30
 	$(MAKE) test-distributed
 	$(MAKE) test-vllm
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -12,6 +13,12 @@ from helpers import FIXTURES, POLICY_ENV, pip_install_target
 from swift_core.testing.env import setup_test_environment
 
 setup_test_environment()
+
+# A suite started in the background by a non-interactive shell (`make test &`) gets SIGINT ignored,
+# and every child inherits that: the Ctrl-C tests (training, batch inference) would see nothing.
+# A Python handler here is reset to the default in children, which then turn SIGINT into
+# KeyboardInterrupt as a user's terminal would.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 for _dist in sorted(FIXTURES.glob("swift-*")):
     if str(_dist) not in sys.path:
