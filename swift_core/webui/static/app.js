@@ -130,6 +130,7 @@ async function updatePreview() {
 }
 
 async function loadCommand(command) {
+  if (command === state.command && state.fields.length) return;  // keep what was typed
   state.command = command;
   renderForm(await api(`/api/commands/${command}`));
 }
@@ -326,6 +327,7 @@ async function main() {
   await loadCommand(commands[0]);
   await refreshJobs();
   $("conn").textContent = "connected";
+  document.body.dataset.ready = "true";  // the form is rendered: typing into it now sticks
   setInterval(refreshJobs, 5000);
 }
 
