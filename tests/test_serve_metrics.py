@@ -35,8 +35,9 @@ def engine(tiny_qwen):
 
 @pytest.fixture(scope="module")
 def server(engine):
+    from serve_helpers import running
+
     from swift_core.serve.app import create_app
-    from tests.test_serve_structured import running
 
     with running(create_app(engine, Settings())) as url:
         yield url

@@ -51,9 +51,10 @@ def rm_checkpoint(tiny_qwen, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(rm_checkpoint):
+    from serve_helpers import running
+
     from swift_core.serve.app import create_app
     from swift_core.serve.reward import RewardEngine
-    from tests.test_serve_structured import running
 
     engine = RewardEngine(EngineConfig(model=str(rm_checkpoint[0])))
     with running(create_app(engine, Settings())) as url:

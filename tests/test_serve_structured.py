@@ -10,14 +10,12 @@ import asyncio
 import contextlib
 import json
 import re
-import threading
-import time
-from collections.abc import Iterator
 from typing import Literal
 
 import httpx
 import pytest
 from pydantic import BaseModel, Field
+from serve_helpers import running
 
 from swift_core.engines.constraints import JSON_SCHEMA, OutputConstraint
 from swift_core.engines.protocol import EngineConfig, GenerationRequest, UnsupportedRequest
@@ -49,26 +47,6 @@ def engine(tiny_qwen):
     eng = TransformersEngine(EngineConfig(model=str(tiny_qwen)))
     yield eng
     asyncio.run(eng.close())
-
-
-@contextlib.contextmanager
-def running(app) -> Iterator[str]:
-    from swift_core.serve.server import bind_socket, make_server
-
-    sock = bind_socket("127.0.0.1", 0)
-    srv = make_server(app, log_level="warning")
-    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not srv.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "server did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        srv.should_exit = True
-        thread.join(timeout=30)
-        sock.close()
 
 
 @pytest.fixture(scope="module")
