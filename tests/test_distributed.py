@@ -138,6 +138,51 @@ def test_fsdp_takes_transformers_words_and_writes_full_state_dicts_by_default():
             strategy.check(args, _ctx(descriptor, args))
 
 
+def test_fsdp_offload_on_the_cpu_runtime_is_refused_as_pointless():
+    from swift_core.builtin.runtime_cpu import CpuRuntime
+
+    descriptor = get_plugin_manager().get("strategies", "fsdp")
+    strategy = descriptor.load()()
+    args = _args(fsdp=["full_shard", "offload"])
+    with pytest.raises(SwiftError, match="CPU memory already"):
+        strategy.check(args, _ctx(descriptor, args, runtime=CpuRuntime()))
+    strategy.check(args, _ctx(descriptor, args))  # an accelerator runtime offloads to CPU RAM
+    plain = _args(fsdp=["full_shard"])
+    strategy.check(plain, _ctx(descriptor, plain, runtime=CpuRuntime()))  # FSDP2 itself runs on the CPU
+
+
+def test_fsdp_on_the_cpu_switches_accelerates_engine_on_only_where_accelerate_left_it_off():
+    """A fake Trainer with accelerate's real state objects: only a CPU run that asked for FSDP and
+    got MULTI_CPU is switched (on GPUs accelerate keeps its own plugin, untouched)."""
+    from types import SimpleNamespace
+
+    from accelerate.state import PartialState
+    from accelerate.utils import DistributedType
+
+    from swift_core.strategies.fsdp_cpu import enable_fsdp_on_cpu
+
+    fsdp_args = {"fsdp_version": 2, "reshard_after_forward": True}
+    saved = dict(PartialState._shared_state)
+
+    def trainer(device, kind, plugin=None, requested=fsdp_args):
+        state = SimpleNamespace(distributed_type=kind, fsdp_plugin=plugin)
+        accelerator = SimpleNamespace(device=SimpleNamespace(type=device), state=state)
+        return SimpleNamespace(args=SimpleNamespace(fsdp_plugin_args=requested), accelerator=accelerator)
+
+    try:
+        assert not enable_fsdp_on_cpu(trainer("cpu", DistributedType.MULTI_CPU, requested=None))
+        assert not enable_fsdp_on_cpu(trainer("cuda", DistributedType.FSDP, plugin=object()))
+        assert not enable_fsdp_on_cpu(trainer("cpu", DistributedType.NO))  # one process: nothing to shard
+        cpu = trainer("cpu", DistributedType.MULTI_CPU)
+        assert enable_fsdp_on_cpu(cpu)
+        assert cpu.accelerator.state.distributed_type == DistributedType.FSDP and cpu.is_fsdp_enabled
+        assert cpu.accelerator.state.fsdp_plugin.fsdp_version == 2
+        assert PartialState._shared_state["distributed_type"] == DistributedType.FSDP
+    finally:
+        PartialState._shared_state.clear()
+        PartialState._shared_state.update(saved)
+
+
 def test_launch_plans_from_flags_and_ms_swift_environment(monkeypatch):
     for key in ("LOCAL_RANK", "WORLD_SIZE", *launcher.ENV.values()):
         monkeypatch.delenv(key, raising=False)

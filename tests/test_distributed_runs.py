@@ -1,7 +1,8 @@
-"""Two processes on this CPU (gloo), started by `swift sft --nproc_per_node 2`: DDP, two nodes on
-loopback, resume after SIGKILL under DDP, and FSDP refused on the CPU (accelerate builds FSDP only
-for accelerators: bench/gpu/distributed_smoke.py runs it on a GPU). ZeRO-2/3, with resume, are in
-plugins/swift-deepspeed/tests.
+"""Two processes on this CPU (gloo), started by `swift sft --nproc_per_node 2`: DDP and FSDP2, two
+nodes on loopback, resume after SIGKILL under DDP and FSDP2 (accelerate's FSDP2 engine, which
+accelerate itself builds only for accelerators, switched on for the CPU by
+swift_core.strategies.fsdp_cpu; bench/gpu/distributed_smoke.py runs it on a GPU). ZeRO-2/3, with
+resume, are in plugins/swift-deepspeed/tests.
 
 Each run is compared with one process that sees the same rows per step (batch 2, gradient
 accumulation 2; see swift_core.testing.distributed). Tolerances: per-step loss within 1e-4 and
@@ -51,14 +52,36 @@ def test_ddp_two_processes_train_like_one(setup):
     assert "launching 2 process(es)" in run.stderr
 
 
-def test_fsdp_on_the_cpu_is_refused_before_launch_with_what_to_use(setup, tmp_path):
-    """accelerate builds FSDP only for accelerators; on the CPU it would quietly run DDP."""
-    model, data, _ = setup
-    run = d.distributed_sft(model, data, tmp_path / "o", "--fsdp", "full_shard", "auto_wrap")
-    assert run.returncode == 2 and "--deepspeed zero3" in run.stderr and "fsdp" in run.stderr, run.stderr[
-        -2000:
-    ]
-    assert "launching" not in run.stderr or not (tmp_path / "o").exists()
+FSDP_FLAGS = ("--fsdp", "full_shard", "auto_wrap")
+FSDP_FILES = ("pytorch_model_fsdp.bin", "optimizer.bin")  # written only by accelerate's FSDP save
+
+
+def test_fsdp2_two_processes_train_like_one(setup):
+    """FSDP2 (full_shard, one unit per decoder layer) on two CPU ranks: same losses and adapter as
+    one process, a complete peft adapter gathered to rank 0, saved by the FSDP engine (not DDP)."""
+    model, data, root = setup
+    out = root / "fsdp"
+    run = d.distributed_sft(model, data, out, *FSDP_FLAGS)
+    _assert_like_single_process(setup, out, run)
+    for name in FSDP_FILES:
+        assert (d.checkpoint(out, 6) / name).is_file(), name
+
+
+def test_fsdp2_resumes_after_sigkill_to_the_uninterrupted_result(setup, tmp_path):
+    model, data, root = setup
+    site = install_fixture(tmp_path, "swift-killer")
+    straight = root / "fsdp"
+    if not straight.exists():
+        assert d.distributed_sft(model, data, straight, *FSDP_FLAGS).returncode == 0
+    out = tmp_path / "killed"
+    env = {"PYTHONPATH": str(site), "SWIFT_KILL_AT_STEP": "3"}
+    killed = d.distributed_sft(model, data, out, *FSDP_FLAGS, env=env)
+    assert killed.returncode != 0
+    resumed = d.distributed_sft(model, data, out, *FSDP_FLAGS, "--resume_from_checkpoint", "auto")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"resuming from {d.checkpoint(out, 2)}" in resumed.stderr
+    assert d.losses(out)[-3:] == pytest.approx(d.losses(straight)[-3:], abs=1e-5)
+    assert d.max_adapter_difference(d.checkpoint(out, 6), d.checkpoint(straight, 6)) < 1e-5
 
 
 def test_two_nodes_on_loopback_equal_one_node_with_two_processes(setup):

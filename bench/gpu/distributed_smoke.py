@@ -1,4 +1,7 @@
-"""GPU smoke test of the distributed strategies: what the CPU cannot run (FSDP2 needs an accelerator).
+"""GPU smoke test of the distributed strategies on accelerators (NCCL, accelerate's own FSDP2 plugin).
+
+The CPU tests (tests/test_distributed_runs.py) run FSDP2 with accelerate's engine switched on by
+swift_core.strategies.fsdp_cpu; on a GPU accelerate builds it itself, which is what this checks.
 
 On a machine with N >= 1 CUDA/ROCm devices (a lent GPU): a tiny Qwen2 trained with LoRA by
 `swift sft --nproc_per_node N` under DDP, FSDP2 (`--fsdp full_shard auto_wrap`), ZeRO-2 and ZeRO-3,

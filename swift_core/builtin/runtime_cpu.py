@@ -31,12 +31,6 @@ class CpuRuntime(HardwareRuntime):
         return RuntimeSupport(
             dtypes=tuple(self.supported_dtypes()),
             dtype_notes={"float16": "fp16 kernels for training are missing on the CPU"},
-            strategies={
-                # accelerate builds an FSDP engine only for accelerators; on the CPU it would quietly
-                # run plain DDP (measured: no fsdp_plugin, full optimizer state on every rank).
-                "fsdp": "accelerate shards with FSDP only on accelerators (CUDA, ROCm, NPU, ...); on the CPU "
-                "it would silently run DDP: use --deepspeed zero3 to shard here, or DDP"
-            },
         )
 
     def trainer_arguments(self, dtype_name: str) -> dict[str, Any]:

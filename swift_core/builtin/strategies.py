@@ -29,3 +29,14 @@ def register_strategies(register):
             aliases=("fsdp2",),
         )
     )
+
+
+@hookimpl
+def before_train(trainer, args):
+    """FSDP2 on the CPU: accelerate's engine switched on where accelerate leaves it off (a no-op
+    on accelerators and for runs that did not ask for FSDP; see swift_core.strategies.fsdp_cpu)."""
+    if getattr(getattr(trainer, "args", None), "fsdp_plugin_args", None) is None:
+        return
+    from swift_core.strategies.fsdp_cpu import enable_fsdp_on_cpu
+
+    enable_fsdp_on_cpu(trainer)

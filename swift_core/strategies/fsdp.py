@@ -1,5 +1,8 @@
 """FSDP2 (`torch.distributed.fsdp.fully_shard`) through accelerate, as transformers' Trainer drives it.
 
+On accelerators accelerate builds the engine itself; on the CPU (gloo) accelerate leaves it off
+and `swift_core.strategies.fsdp_cpu` switches the same engine on before training.
+
 `--fsdp` takes transformers' words: `full_shard` (parameters, gradients and optimizer state
 sharded: ZeRO-3-like), `shard_grad_op` (gradients and optimizer state: ZeRO-2-like), `offload`
 (parameters and optimizer state in CPU memory), `auto_wrap` (one FSDP unit per decoder layer, the
@@ -54,7 +57,12 @@ class FSDPStrategy(Strategy):
         return words, options.fsdp_state_dict_type
 
     def check(self, args: Any, ctx: StrategyContext) -> None:
-        self._parse(ctx)
+        words, _ = self._parse(ctx)
+        if "offload" in words and getattr(ctx.runtime, "device_type", None) == "cpu":
+            raise SwiftError(
+                "--fsdp offload: on the CPU runtime parameters and optimizer state are in CPU memory "
+                "already; drop offload"
+            )
         if ctx.quantized:
             raise SwiftError(
                 "--fsdp with a quantized base (QLoRA): not supported here; use --deepspeed zero2 or DDP"
