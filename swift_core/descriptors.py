@@ -275,19 +275,23 @@ class StrategyDescriptor(Descriptor):
     transformers. `default_distributed`: the strategy of a multi-process run that names none (DDP).
     """
 
-    activated_by: str = ""
+    activated_by: str | tuple[str, ...] = ""  # one option, or several: any of them given turns it on
     default_distributed: bool = False
     kind_label = "strategy"
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.activated_by and (
-            self.options is None
-            or self.activated_by not in {f.name for f in dataclasses.fields(self.options)}
-        ):
-            raise ValueError(
-                f"strategy {self.name!r}: activated_by {self.activated_by!r} must name one of its options"
-            )
+        names = {f.name for f in dataclasses.fields(self.options)} if self.options is not None else set()
+        for option in self.activating_options():
+            if option not in names:
+                raise ValueError(
+                    f"strategy {self.name!r}: activated_by {option!r} must name one of its options"
+                )
+
+    def activating_options(self) -> tuple[str, ...]:
+        """The options whose flag turns this strategy on (`activated_by`, as a tuple)."""
+        value = self.activated_by
+        return (value,) if isinstance(value, str) and value else tuple(value) if value else ()
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -21,7 +21,7 @@ def launch(args: TrainArguments) -> None:
     manager = get_plugin_manager()
     world = planned_world_size(args)
     strategy = select_strategy(args, manager, world)
-    check_world_size(strategy, world)
+    check_world_size(strategy, world, args)  # and the strategy's own launch check (Megatron)
     if world > 1:
         from swift_core.runtimes.selection import select_runtime
         from swift_core.runtimes.support import Workload

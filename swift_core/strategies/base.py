@@ -29,6 +29,16 @@ class StrategyContext:
 
 class Strategy(ABC):
     name: str = ""
+    # A strategy that brings its own training loop (Megatron, through Megatron-Bridge) instead of
+    # configuring transformers' Trainer: the sft/pt pipeline hands it the run (`train`).
+    trains_itself: bool = False
+
+    def check_launch(self, args: Any, options: Any, world_size: int) -> None:  # noqa: B027 - optional
+        """Raise SwiftError before torchrun starts any process (no torch import, no runtime yet)."""
+
+    def train(self, args: Any, mode: str, ctx: StrategyContext, manager: Any) -> Any:
+        """The whole training run, for a strategy that `trains_itself`; returns a TrainResult."""
+        raise NotImplementedError(f"strategy {self.name} configures the Trainer; it does not train itself")
 
     def check(self, args: Any, ctx: StrategyContext) -> None:  # noqa: B027 - optional
         """Raise SwiftError for what this strategy cannot do with these arguments (before any load)."""

@@ -1,7 +1,8 @@
 """Which strategy a training run uses: the one whose flag is given, else DDP when distributed.
 
 No pipeline branches on a strategy's name: each strategy's descriptor says which of its options
-turns it on (`activated_by`), and one descriptor is the default of a multi-process run.
+turn it on (`activated_by`: `--deepspeed`, or any of `--megatron`, `--tensor_model_parallel_size`,
+...), and one descriptor is the default of a multi-process run.
 """
 
 from __future__ import annotations
@@ -10,15 +11,20 @@ from typing import Any
 
 from swift_core.errors import SwiftError
 
+_NOT_GIVEN = (None, "", [], False)
+
+
+def _given(args: Any, descriptor: Any) -> list[str]:
+    """The activating options of `descriptor` that `args` gives a value to."""
+    return [o for o in descriptor.activating_options() if getattr(args, o, None) not in _NOT_GIVEN]
+
 
 def select_strategy(args: Any, manager: Any, world_size: int) -> Any | None:
     """The descriptor of the strategy this run uses, or None for one process without one."""
     registry = manager.registry("strategies")
-    active = [
-        d for d in registry if d.activated_by and getattr(args, d.activated_by, None) not in (None, "", [])
-    ]
+    active = [d for d in registry if _given(args, d)]
     if len(active) > 1:
-        flags = " and ".join(f"--{d.activated_by} {_shown(getattr(args, d.activated_by))}" for d in active)
+        flags = " and ".join(f"--{o} {_shown(getattr(args, o))}" for d in active for o in _given(args, d))
         raise SwiftError(
             f"{flags}: pick one strategy ({', '.join(d.name for d in active)} each shard the model and "
             "sync gradients their own way; they cannot be combined)"
@@ -36,13 +42,20 @@ def select_strategy(args: Any, manager: Any, world_size: int) -> Any | None:
     return None
 
 
-def check_world_size(descriptor: Any | None, world_size: int) -> None:
-    """A strategy shards over several processes: on one, say how to get more."""
-    if descriptor is not None and world_size < 2:
+def check_world_size(descriptor: Any | None, world_size: int, args: Any = None) -> None:
+    """Before any process starts: a strategy shards over several processes (on one, say how to get
+    more), and, given the arguments, the strategy's own launch check (Megatron: TP x PP must divide
+    the world size; its library must be importable here)."""
+    if descriptor is None:
+        return
+    flag = (descriptor.activating_options() or ("strategy",))[0]
+    if world_size < 2:
         raise SwiftError(
-            f"strategy {descriptor.name} (--{descriptor.activated_by or 'strategy'}) needs several processes: "
+            f"strategy {descriptor.name} (--{flag}) needs several processes: "
             "add --nproc_per_node N (Swift starts torchrun), or start under torchrun"
         )
+    if args is not None:
+        descriptor.load()().check_launch(args, descriptor.options_from(args), world_size)
 
 
 def _shown(value: Any) -> str:

@@ -419,6 +419,8 @@ def run_train(args: Any, mode: str = "sft", manager: Any = None) -> TrainResult:
     normalize(args)
     t_start = time.perf_counter()
     caps = check_capabilities(args, manager)
+    if caps.strategy is not None and caps.strategy.trains_itself:  # Megatron: the bridge's own loop
+        return caps.strategy.train(args, mode, caps.strategy_ctx, manager)
     from swift_core.train.trainer import SwiftTrainer  # transformers: after the cheap checks
 
     setup = setup_model_family(args, manager, default_template="raw" if mode == "pt" else None)
