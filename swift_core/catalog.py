@@ -22,6 +22,7 @@ REPOSITORY_PLUGINS: dict[str, dict[str, tuple[str, str]]] = {
     "strategies": {
         "deepspeed": ("swift-deepspeed", "plugins/swift-deepspeed"),
         "zero": ("swift-deepspeed", "plugins/swift-deepspeed"),
+        "megatron": ("swift-megatron", "plugins/swift-megatron"),
     },
     "runtimes": {
         "cuda": ("swift-cuda", "hw_adapters/swift-cuda"),
@@ -48,13 +49,16 @@ INSTALL_STEPS: dict[str, tuple[str, str]] = {
         "a CUDA machine: pip install lmdeploy (see plugins/swift-lmdeploy/README.md)",
     ),
     "swift-sglang": ("sglang", "a CUDA machine: pip install sglang (see plugins/swift-sglang/README.md)"),
+    "swift-megatron": (
+        "megatron-bridge",
+        "a CUDA machine with Python >= 3.12: pip install 'swift-megatron[megatron]' (see plugins/swift-megatron/README.md)",
+    ),
 }
 
 # kind -> names the field uses that no distribution of this repository provides (yet)
 NOT_PROVIDED: dict[str, tuple[str, ...]] = {
     "quantizers": ("hqq", "eetq", "aqlm"),
     "runtimes": ("xpu", "tpu"),
-    "strategies": ("megatron",),
     "alignment_losses": ("ppo", "gkd"),
 }
 
@@ -63,6 +67,9 @@ NOT_PROVIDED: dict[str, tuple[str, ...]] = {
 # so that `--deepspeed zero3` without swift-deepspeed says where the flag comes from.
 FLAG_PROVIDERS: dict[str, tuple[str, str]] = {
     "deepspeed": ("swift-deepspeed", "plugins/swift-deepspeed"),
+    "megatron": ("swift-megatron", "plugins/swift-megatron"),
+    "tensor_model_parallel_size": ("swift-megatron", "plugins/swift-megatron"),
+    "pipeline_model_parallel_size": ("swift-megatron", "plugins/swift-megatron"),
 }
 
 

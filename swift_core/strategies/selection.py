@@ -24,7 +24,7 @@ def select_strategy(args: Any, manager: Any, world_size: int) -> Any | None:
     registry = manager.registry("strategies")
     active = [d for d in registry if _given(args, d)]
     if len(active) > 1:
-        flags = " and ".join(f"--{o} {_shown(getattr(args, o))}" for d in active for o in _given(args, d))
+        flags = " and ".join(_flag(o, getattr(args, o)) for d in active for o in _given(args, d))
         raise SwiftError(
             f"{flags}: pick one strategy ({', '.join(d.name for d in active)} each shard the model and "
             "sync gradients their own way; they cannot be combined)"
@@ -56,6 +56,10 @@ def check_world_size(descriptor: Any | None, world_size: int, args: Any = None) 
         )
     if args is not None:
         descriptor.load()().check_launch(args, descriptor.options_from(args), world_size)
+
+
+def _flag(option: str, value: Any) -> str:
+    return f"--{option}" if value is True else f"--{option} {_shown(value)}"
 
 
 def _shown(value: Any) -> str:

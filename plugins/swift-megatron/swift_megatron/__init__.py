@@ -1,0 +1,1 @@
+"""swift-megatron: Megatron-Core tensor/pipeline parallelism through NVIDIA's Megatron-Bridge."""
