@@ -151,6 +151,15 @@ def test_fsdp_offload_on_the_cpu_runtime_is_refused_as_pointless():
     strategy.check(plain, _ctx(descriptor, plain, runtime=CpuRuntime()))  # FSDP2 itself runs on the CPU
 
 
+def test_fsdp_sharded_checkpoints_of_an_adapter_are_refused_they_would_hold_no_peft_folder():
+    descriptor = get_plugin_manager().get("strategies", "fsdp")
+    strategy = descriptor.load()()
+    args = _args(fsdp=["full_shard"], fsdp_state_dict_type="sharded")
+    with pytest.raises(SwiftError, match="no adapter folder"):
+        strategy.check(args, _ctx(descriptor, args))
+    strategy.check(args, _ctx(descriptor, args, saves_adapter=False))  # full fine-tuning may shard
+
+
 def test_fsdp_on_the_cpu_switches_accelerates_engine_on_only_where_accelerate_left_it_off():
     """A fake Trainer with accelerate's real state objects: only a CPU run that asked for FSDP and
     got MULTI_CPU is switched (on GPUs accelerate keeps its own plugin, untouched)."""

@@ -57,7 +57,14 @@ class FSDPStrategy(Strategy):
         return words, options.fsdp_state_dict_type
 
     def check(self, args: Any, ctx: StrategyContext) -> None:
-        words, _ = self._parse(ctx)
+        words, state_dict_type = self._parse(ctx)
+        if state_dict_type == "sharded" and ctx.saves_adapter:
+            # transformers' save_model writes the model only for full state dicts: a sharded
+            # checkpoint of a LoRA run would hold per-rank shards and no peft folder.
+            raise SwiftError(
+                "--fsdp_state_dict_type sharded with an adapter tuner: the checkpoint would hold only "
+                "per-rank shards, no adapter folder; adapters are small: use full (the default)"
+            )
         if "offload" in words and getattr(ctx.runtime, "device_type", None) == "cpu":
             raise SwiftError(
                 "--fsdp offload: on the CPU runtime parameters and optimizer state are in CPU memory "
