@@ -1,7 +1,7 @@
 """Distributed strategies on 2 CPU processes against one process, on the same rows per step.
 
 One process with batch 2B (two cores, two threads) against `--nproc_per_node 2` with batch B per
-process (one thread each) under DDP, DeepSpeed ZeRO-2 and ZeRO-3: wall time of the training
+process (one thread each) under DDP, DeepSpeed ZeRO-2 and ZeRO-3, FSDP2: wall time of the training
 loop, train tokens/s, start-up (process start to first step, torchrun included), and the peak
 RSS of rank 0 as the summary reports it. Same tiny Qwen2 (LoRA r=8, all linear), same rows.
 
@@ -25,6 +25,7 @@ RUNS = [
     ("DDP, 2 processes", ["--nproc_per_node", "2"], "1", 1),
     ("ZeRO-2, 2 processes", ["--nproc_per_node", "2", "--deepspeed", "zero2"], "1", 1),
     ("ZeRO-3, 2 processes", ["--nproc_per_node", "2", "--deepspeed", "zero3"], "1", 1),
+    ("FSDP2, 2 processes", ["--nproc_per_node", "2", "--fsdp", "full_shard"], "1", 1),
 ]
 DONE = re.compile(
     r"done: (\d+) steps in ([\d.]+)s \(start-up ([\d.]+)s.*?\), ([\d,]+) train tokens/s.*?peak RSS ([\d,]+) MB"
