@@ -230,3 +230,76 @@ def test_a_prompt_row_without_the_solution_is_named_before_the_model_loads(tiny_
     )
     assert r.returncode == 2, r.stderr
     assert f"{data}, line 2" in r.stderr and "solution" in r.stderr and "Loading weights" not in r.stderr
+
+
+def test_the_loss_trains_on_the_sampled_tokens_and_a_step_favours_the_rewarded(tiny_qwen):
+    """The log-probs the loss trains on are those of the tokens the engine sampled: equal to the
+    engine's own logprobs (from left-padded prompts of two lengths) and to a forward over each
+    prompt + completion alone; and one gradient step on the GRPO loss raises the advantage-weighted
+    mean token log-probs, measured on those unpadded sequences. A slice shifted by one token or a
+    flipped sign fails it (seen); a bug there would look like a flat reward."""
+    from types import SimpleNamespace
+
+    import transformers
+
+    from swift_core.align.base import LossConfig
+    from swift_core.engines.protocol import EngineConfig, GenerationRequest
+    from swift_core.engines.transformers.engine import TransformersEngine
+    from swift_core.rl.base import RolloutLogps
+    from swift_core.rl.losses import GRPOLoss
+    from swift_core.rl.options import GRPOOptions
+    from swift_core.rl.rollout import Sample
+    from swift_core.rl.trainer import OnlineRLTrainer, completion_logps
+
+    g = 4
+    prompts = [[5, 6, 7], [8, 9, 10, 11, 12, 13, 14]]
+    engine = TransformersEngine(EngineConfig(model=str(tiny_qwen), seed=3))
+    responses = engine.generate_batch(
+        [
+            GenerationRequest(prompt=p, n=g, max_tokens=4, temperature=1.0, seed=3, logprobs=True)
+            for p in prompts
+        ]
+    )
+    groups, engine_lps = [], []
+    for response in responses:
+        group = []
+        for c in sorted(response.choices, key=lambda c: c.index):
+            stopped = c.finish_reason == "stop"
+            group.append(
+                Sample(list(c.token_ids) + ([engine.stop_ids[0]] if stopped else []), c.text, not stopped)
+            )
+            engine_lps.append([t.logprob for t in c.logprobs])
+        groups.append(group)
+    trainer = SimpleNamespace(
+        options=SimpleNamespace(num_generations=g, mask_truncated_completions=False), pad_id=engine.pad_id
+    )
+    batch = OnlineRLTrainer._batch(trainer, [{"prompt_ids": p} for p in prompts], groups, "cpu")
+    model = transformers.AutoModelForCausalLM.from_pretrained(str(tiny_qwen), dtype=torch.float32).eval()
+    sequences = [(p, s.ids) for p, group in zip(prompts, groups) for s in group]
+
+    @torch.no_grad()
+    def alone() -> list[torch.Tensor]:  # each prompt + completion by itself: no padding at all
+        out = []
+        for prompt, ids in sequences:
+            logits = model(input_ids=torch.tensor([prompt + ids])).logits[0, len(prompt) - 1 : -1]
+            out.append(torch.log_softmax(logits.float(), -1).gather(-1, torch.tensor(ids)[:, None])[:, 0])
+        return out
+
+    lp = completion_logps(model, batch, 1.0)
+    reference = alone()
+    for i, ids in enumerate(s.ids for group in groups for s in group):
+        assert torch.allclose(lp[i, : len(ids)], reference[i], atol=1e-5), i
+        assert torch.allclose(lp[i, : len(engine_lps[i])], torch.tensor(engine_lps[i]), atol=1e-4), i
+    config = LossConfig(beta=0.0, options=GRPOOptions())
+    rewards = torch.tensor([1.0, 0.0, 0.0, 1.0, 0.0, 1.0, 0.0, 0.0])
+    advantages = GRPOLoss().advantages(rewards, g, config).values
+    mask = batch["completion_mask"].float()
+    GRPOLoss()(RolloutLogps(per_token_logps=lp, mask=mask, advantages=advantages), config).loss.backward()
+    with torch.no_grad():
+        for p in model.parameters():
+            p -= 1e-2 * p.grad
+        after = alone()
+    moved = sum(
+        float(a) * float(new.mean() - old.mean()) for a, new, old in zip(advantages, after, reference)
+    )
+    assert moved > 0, moved
