@@ -15,7 +15,10 @@ VLLM_STAMP := $(VLLM_VENV)/.stamp-installed
 LMEVAL_VENV := .venv-lmeval
 LMEVAL_STAMP := $(LMEVAL_VENV)/.stamp-installed
 
-.PHONY: setup demo test lint bench docs clean setup-vllm test-vllm bench-vllm setup-browser setup-lmeval test-distributed
+MSSWIFT_VENV := .venv-msswift
+MSSWIFT_STAMP := $(MSSWIFT_VENV)/.stamp-installed
+
+.PHONY: setup demo test lint bench docs clean setup-vllm test-vllm bench-vllm setup-browser setup-lmeval test-distributed setup-msswift bench-realistic
 
 setup: $(STAMP)
 
@@ -94,6 +97,24 @@ bench: setup
 	$(PY) bench/serve.py
 	$(PY) bench/quantize.py
 
+# ms-swift 4.6 beside Swift for bench/train_realistic.py (not part of `make test`), in its own venv:
+# it needs peft < 0.21 and trl < 1.0 (the main venv has newer), so those two are left to its own pins;
+# torch, transformers, tokenizers and accelerate are the main venv's.
+setup-msswift: $(MSSWIFT_STAMP)
+
+$(MSSWIFT_STAMP): constraints.txt
+	test -x $(MSSWIFT_VENV)/bin/python || $(PYTHON) -m venv $(MSSWIFT_VENV)
+	grep -E '^(torch|transformers|tokenizers|accelerate)==' constraints.txt > $(MSSWIFT_VENV)/constraints.txt
+	$(MSSWIFT_VENV)/bin/python -m pip install -q -c $(MSSWIFT_VENV)/constraints.txt torch==2.13.0
+	$(MSSWIFT_VENV)/bin/python -m pip install -q -c $(MSSWIFT_VENV)/constraints.txt ms-swift==4.6.0
+	$(MSSWIFT_VENV)/bin/python -c "import torch, swift; assert torch.__version__ == '2.13.0+cpu', torch.__version__"
+	touch $(MSSWIFT_STAMP)
+
+# Swift against ms-swift on realistic data (lognormal row lengths), settings alternating; the
+# lead's numbers are in bench/RESULTS.md. Pass flags with ARGS='--repeats 2 --out FILE'.
+bench-realistic: setup $(MSSWIFT_STAMP)
+	$(PY) bench/train_realistic.py $(ARGS)
+
 # vLLM served through `swift deploy` against vLLM's own OpenAI server (bench/RESULTS.md).
 bench-vllm: $(VLLM_STAMP)
 	$(VLLM_PY) bench/vllm_serve.py
@@ -102,4 +123,4 @@ docs: setup
 	$(PY) -m swift_core.docgen
 
 clean:
-	rm -rf $(VENV) $(VLLM_VENV) $(LMEVAL_VENV)
+	rm -rf $(VENV) $(VLLM_VENV) $(LMEVAL_VENV) $(MSSWIFT_VENV)
