@@ -28,14 +28,15 @@ How to read the table.
   from the last trainer_state.json / logging.jsonl. ms-swift counts no tokens it trains (its
   `--include_num_input_tokens_seen` only takes a bool, which counts padding too), so its count is
   ms-swift's own logged mean row length of this dataset x rows per step x steps: the expected count
-  for rows drawn at random, not a measured one (160 of 1,200 rows: about +-6%). The table marks it `~`.
+  for rows drawn at random, not a measured one (160 of 1,200 rows: +-6%, one standard deviation). The table marks it `~`.
+  The notes give each framework's own mean rendered row length: equal means both see the same rows.
 - real tokens/s = real tokens / train s. % FLOP limit: against this CPU's fp32 matmul peak measured in
   this run (large `torch.mm` at the bench's thread count, best of before and after the runs) divided by
   4 x the model's parameters (LoRA: forward 2N + backward through activations 2N FLOPs per token).
 - peak RSS tree MB: the most the process and all its children held at once (psutil, sampled every
-  0.2 s: ms-swift's CLI runs its trainer in a child process). largest process MB: GNU time's %M, the
-  peak of the single largest process. Swift's own summary line also says how much of its peak is
-  activations; that goes in the last column when it does.
+  0.2 s, and never below the largest process's peak: ms-swift's CLI runs its trainer in a child
+  process, ~200 MB more). largest process MB: GNU time's %M, the peak of the single largest
+  process. Swift's own summary line says how much of its peak is activations: the last column.
 
     .venv/bin/python bench/train_realistic.py [--work DIR] [--steps 20] [--batch 8] [--max_length 1024]
         [--threads 2] [--repeats 1] [--only swift,ms-swift] [--out FILE]
@@ -111,6 +112,7 @@ class Run:
     peak_tree_mb: float = 0.0
     largest_mb: float = 0.0
     activations_mb: float | None = None
+    mean_row_tokens: float | None = None  # the framework's own mean rendered row length of the dataset
     error: str = ""
     notes: list[str] = field(default_factory=list)
 
@@ -259,6 +261,7 @@ def run_measured(cmd: list[str], env: dict[str, str], log: Path) -> tuple[int, f
 SWIFT_DONE = re.compile(
     r"done: (\d+) steps in ([\d.]+)s.*?([\d,]+) train tokens/s.*?peak RSS ([\d,]+) MB(.*)"
 )
+DATA_TOKENS = re.compile(r"data: ([\d,]+) train rows \(([\d,]+) tokens\)")
 ACTIVATIONS = re.compile(r"~([\d,]+) MB of it activations")
 
 
@@ -286,6 +289,9 @@ def parse_swift(run: Run, log: Path, out: Path) -> None:
         run.error = "no `done:` line in the log"
         return
     run.steps, run.train_s = int(m.group(1)), float(m.group(2))
+    data = DATA_TOKENS.search(log.read_text(errors="replace"))
+    if data:
+        run.mean_row_tokens = int(data.group(2).replace(",", "")) / int(data.group(1).replace(",", ""))
     act = ACTIVATIONS.search(m.group(5))
     run.activations_mb = float(act.group(1).replace(",", "")) if act else None
     seen = swift_tokens_seen(out)
@@ -319,6 +325,7 @@ def parse_msswift(run: Run, out: Path, batch: int) -> None:
         return
     # "253.035000±178.544286, min=48.000000, max=954.000000, size=1200": ms-swift's own row lengths
     mean = float(re.match(r"\s*([\d.]+)", stats["train_dataset"]).group(1))
+    run.mean_row_tokens = mean
     run.real_tokens = mean * batch * run.steps
     run.tokens_measured = False
 
@@ -330,6 +337,8 @@ def one_run(s: Setting, repeat: int, model: Path, rows: Path, runs_dir: Path, ar
     log = runs_dir / f"{s.name}-{repeat}.log"
     cmd = command(s, model, rows, out, args)
     code, run.wall_s, run.peak_tree_mb, run.largest_mb = run_measured(cmd, child_env(args.threads), log)
+    # The tree held at least what its largest process did (0.2 s sampling can miss that peak).
+    run.peak_tree_mb = max(run.peak_tree_mb, run.largest_mb)
     if code != 0:
         tail = log.read_text(errors="replace").strip().splitlines()[-1:] or [""]
         run.error = f"exit {code}: {tail[0][:200]} (log: {log})"
@@ -498,6 +507,12 @@ def main(argv: list[str] | None = None) -> None:
     limit_tps = peak * 1e9 / (4 * params)
     notes += [f"{r.setting.name} run {r.repeat}: {r.error}" for r in runs if r.error]
     notes += sorted({f"{r.setting.name}: {n}" for r in runs for n in r.notes})
+    for fw in ("swift", "ms-swift"):
+        means = {round(r.mean_row_tokens, 1) for r in runs if r.setting.framework == fw and r.mean_row_tokens}
+        if means:
+            notes.append(
+                f"{fw} renders the rows to a mean of {', '.join(f'{m:.1f}' for m in sorted(means))} tokens"
+            )
     report = "\n".join(
         [
             f"## LoRA SFT on realistic data: Swift vs ms-swift ({datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC)",
