@@ -38,8 +38,13 @@ class CpuRuntime(HardwareRuntime):
         return {"use_cpu": True, "bf16": False, "fp16": False}
 
     def configure(self) -> None:
-        """Share the cores among local workers; oversubscribed threads cut speed sharply on small CPUs."""
+        """Share the cores among local workers (oversubscribed threads cut speed sharply on small
+        CPUs), and return freed activation memory to the OS (`runtimes.host_memory`)."""
         import torch
+
+        from swift_core.runtimes.host_memory import release_freed_memory_promptly
+
+        release_freed_memory_promptly()
 
         # DeepSpeed (when installed) otherwise probes for GPUs and warns on every rank that it
         # fell back to its CPU accelerator.

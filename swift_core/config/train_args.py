@@ -103,7 +103,20 @@ class TrainArguments(
     max_grad_norm: float = arg(1.0, help="Gradient clipping")
     packing: bool = arg(False, help="Pack short rows into max_length sequences")
     padding_free: bool = arg(False, help="Concatenate a batch into one row without padding")
-    group_by_length: bool = arg(False, help="Batch rows of similar length together")
+    group_by_length: bool | None = arg(
+        None,
+        help="Batch rows of similar length together (default: on for swift sft/pt with padded batches, "
+        "where it cuts padding; off for rlhf)",
+    )
+    max_tokens_per_batch: int | None = arg(
+        None,
+        help="Form each step from as many rows as fit this many padded tokens (rows x longest) instead of "
+        "a fixed row count; bounds a step's activation memory",
+    )
+    chunked_loss: bool = arg(
+        True,
+        help="Compute the LM loss from hidden states in chunks at trained positions only (no full logits)",
+    )
     gradient_checkpointing: bool = arg(False, help="Recompute activations in backward to save memory")
     split_dataset_ratio: float = arg(0.0, help="Fraction of rows held out for eval loss", group="data")
     val_dataset: list[str] = arg([], help="Eval datasets (instead of a split)", group="data")

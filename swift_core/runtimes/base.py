@@ -111,6 +111,12 @@ class HardwareRuntime(ABC):
     def configure(self) -> None:  # noqa: B027 - optional, most runtimes need nothing
         """Set process-level knobs (threads, env) before any model is built."""
 
+    def packed_attention(self) -> str | None:
+        """The `attn_implementation` that keeps packed rows apart without a dense mask here
+        (flash-attention's varlen kernel on CUDA), or None for Swift's per-row SDPA
+        (`swift_core.train.packed_attention`), which works on every device."""
+        return None
+
     def trainer_arguments(self, dtype_name: str) -> dict[str, Any]:
         """`transformers.TrainingArguments` fields this runtime decides for a training dtype.
 
