@@ -22,7 +22,8 @@ A Swift setting whose flag `swift sft --help` does not list is skipped with a no
 
 How to read the table.
 - wall s: from starting the process to its exit (imports, loading, preprocessing, training, the
-  final checkpoint). train s: the framework's own training time (Swift's `done:` line, ms-swift's
+  final checkpoint; Swift's cache of encoded rows starts empty each run, as ms-swift caches none by
+  default). train s: the framework's own training time (Swift's `done:` line, ms-swift's
   `train_runtime`).
 - real tokens: tokens trained that are not padding. Swift: `num_input_tokens_seen` (non-padding)
   from the last trainer_state.json / logging.jsonl. ms-swift counts no tokens it trains (its
@@ -336,7 +337,12 @@ def one_run(s: Setting, repeat: int, model: Path, rows: Path, runs_dir: Path, ar
     shutil.rmtree(out, ignore_errors=True)
     log = runs_dir / f"{s.name}-{repeat}.log"
     cmd = command(s, model, rows, out, args)
-    code, run.wall_s, run.peak_tree_mb, run.largest_mb = run_measured(cmd, child_env(args.threads), log)
+    env = child_env(args.threads)
+    # Swift caches encoded rows across runs (ms-swift re-encodes by default): a cold cache each run.
+    cache = runs_dir / f"{s.name}-{repeat}.swift-cache"
+    shutil.rmtree(cache, ignore_errors=True)
+    env["SWIFT_CACHE"] = str(cache)
+    code, run.wall_s, run.peak_tree_mb, run.largest_mb = run_measured(cmd, env, log)
     # The tree held at least what its largest process did (0.2 s sampling can miss that peak).
     run.peak_tree_mb = max(run.peak_tree_mb, run.largest_mb)
     if code != 0:
