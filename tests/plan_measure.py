@@ -43,8 +43,14 @@ base = status("VmRSS:")
 with open("/proc/self/clear_refs", "w") as f:
     f.write("5")
 for _ in range(2):
-    out = model(input_ids=ids, labels=ids)
-    out.loss.backward()
+    if spec.get("chunked_loss"):
+        from swift_core.train.chunked_loss import causal_lm_loss
+
+        out = model(input_ids=ids, output_hidden_states=True, logits_to_keep=1)
+        causal_lm_loss(out.hidden_states[-1], model.get_output_embeddings(), ids).backward()
+    else:
+        out = model(input_ids=ids, labels=ids)
+        out.loss.backward()
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
     del out

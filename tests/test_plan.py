@@ -45,9 +45,12 @@ QWEN7B = {"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2", "hidden_
           "num_key_value_heads": 4, "vocab_size": 152064, "tie_word_embeddings": False}  # fmt: skip
 
 
-def _measure(config, *, tuner="lora", batch, length, checkpointing=False, dropout=0.05, rank=8):
+def _measure(
+    config, *, tuner="lora", batch, length, checkpointing=False, dropout=0.05, rank=8, chunked=False
+):
     spec = {"config": config, "tuner": tuner, "batch": batch, "length": length,
-            "gradient_checkpointing": checkpointing, "dropout": dropout, "rank": rank}  # fmt: skip
+            "gradient_checkpointing": checkpointing, "dropout": dropout, "rank": rank,
+            "chunked_loss": chunked}  # fmt: skip
     out = subprocess.run(
         [sys.executable, str(Path(__file__).parent / "plan_measure.py"), json.dumps(spec)],
         capture_output=True, text=True, check=True,
@@ -56,25 +59,28 @@ def _measure(config, *, tuner="lora", batch, length, checkpointing=False, dropou
 
 
 @pytest.mark.parametrize(
-    ("config", "tuner", "batch", "length", "checkpointing", "dropout"),
+    ("config", "tuner", "batch", "length", "checkpointing", "dropout", "chunked"),
     [
-        (SMALL, "lora", 4, 256, False, 0.05),
-        (SMALL, "lora", 4, 256, True, 0.05),
-        (SMALL, "full", 4, 256, False, 0.0),
-        (OTHER, "lora", 2, 768, True, 0.0),
+        (SMALL, "lora", 4, 256, False, 0.05, False),
+        (SMALL, "lora", 4, 256, True, 0.05, False),
+        (SMALL, "full", 4, 256, False, 0.0, False),
+        (OTHER, "lora", 2, 768, True, 0.0, False),
+        (SMALL, "lora", 4, 256, True, 0.05, True),
     ],
 )
 def test_the_estimate_matches_the_measured_peak_of_a_cpu_run(
-    config, tuner, batch, length, checkpointing, dropout
+    config, tuner, batch, length, checkpointing, dropout, chunked
 ):
+    """`chunked`: the loss of swift sft (`swift_core.train.chunked_loss`), else full logits."""
     from transformers import Qwen2Config
 
     measured = _measure(
-        config, tuner=tuner, batch=batch, length=length, checkpointing=checkpointing, dropout=dropout
-    )
+        config, tuner=tuner, batch=batch, length=length, checkpointing=checkpointing, dropout=dropout,
+        chunked=chunked,
+    )  # fmt: skip
     shape = model_shape(Qwen2Config(**config))
     work = Workload(tuner=tuner, lora_dropout=dropout, max_length=length, batch=batch,
-                    gradient_checkpointing=checkpointing, dtype="float32")  # fmt: skip
+                    gradient_checkpointing=checkpointing, dtype="float32", chunked_loss=chunked)  # fmt: skip
     e = estimate(shape, work, STRATEGIES["ddp"])
     assert e.trainable_params == measured["trainable"]  # LoRA parameters counted exactly, as peft makes them
     training_state = e.total - (e.weights if tuner != "full" else e.trainable)

@@ -29,6 +29,7 @@ class PlanArguments:
         1, help="Rows per device per step", aliases=("per_device_train_batch_size", "batch_size")
     )
     gradient_checkpointing: bool = arg(False, help="Recompute activations in backward")
+    chunked_loss: bool = arg(True, help="swift sft's loss without full logits (false: a full-logits loss)")
     torch_dtype: str = arg("bfloat16", help="float32, bfloat16, float16", aliases=("dtype",))
     devices: str = arg("1x24GiB", help="COUNTxMEMORY, e.g. 4x24GiB, 8x80GB, or one size (24GiB)")
     strategies: list[str] = arg(

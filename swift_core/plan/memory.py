@@ -13,7 +13,9 @@ What is counted, per device (bytes; b = bytes per element of the training dtype)
   gradient checkpointing only each layer's input is kept, plus three layers' worth while one is
   recomputed and its backward runs;
 - logits: batch x length x vocab in b, their fp32 log-softmax and both gradients (16 bytes per
-  element in fp32), which for 150k vocabularies outweighs all the layers.
+  element in fp32), which for 150k vocabularies outweighs all the layers; with Swift's chunked loss
+  (`swift sft`'s default, `swift_core/train/chunked_loss.py`) only the picked hidden states, their
+  gradient and one chunk of fp32 logits with its softmax.
 
 Strategies shard across W devices what they shard (ZeRO-1: optimizer; ZeRO-2: + gradients;
 ZeRO-3 and FSDP full_shard: + parameters) and move to CPU RAM what they offload. Activations and
@@ -79,6 +81,7 @@ class Workload:
     gradient_checkpointing: bool = False
     dtype: str = "bfloat16"
     devices: int = 1
+    chunked_loss: bool = True
 
 
 @dataclass(frozen=True)
@@ -127,6 +130,11 @@ def activation_bytes(shape: ModelShape, work: Workload) -> float:
 def logits_bytes(shape: ModelShape, work: Workload) -> float:
     b = DTYPE_BYTES[work.dtype]
     elements = work.batch * work.max_length * shape.vocab
+    if work.chunked_loss:
+        from swift_core.train.chunked_loss import CHUNK_ELEMENTS
+
+        tokens = work.batch * work.max_length
+        return 2 * tokens * shape.hidden * b + 2 * min(elements, CHUNK_ELEMENTS) * 4
     # the logits, their fp32 log-softmax, and both gradients in backward (plus the fp32 upcast in 16-bit)
     return elements * (b + 4 + 4 + 4) if b != 4 else elements * 16
 

@@ -52,6 +52,7 @@ def run_plan(args: PlanArguments) -> dict[str, Any]:
         max_length=args.max_length,
         batch=args.batch,
         gradient_checkpointing=args.gradient_checkpointing,
+        chunked_loss=args.chunked_loss,
         dtype=args.torch_dtype,
         devices=count,
     )
