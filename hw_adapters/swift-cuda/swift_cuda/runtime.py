@@ -72,6 +72,15 @@ class CudaRuntime(HardwareRuntime):
             distributed=Feature.yes("nccl"),
         )
 
+    def packed_attention(self) -> str | None:
+        """flash-attention's varlen kernel for packed rows where it is installed and the GPU can
+        run it (Ampere or newer); else Swift's per-row SDPA."""
+        import importlib.util
+
+        if importlib.util.find_spec("flash_attn") is None or self._capability() < AMPERE:
+            return None
+        return "flash_attention_2"
+
     def memory_stats(self, index: int = 0) -> dict[str, int]:
         import torch
 

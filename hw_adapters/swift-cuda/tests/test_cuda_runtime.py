@@ -99,3 +99,28 @@ def test_a_rocm_build_is_left_to_the_rocm_runtime(monkeypatch):
     monkeypatch.setattr(torch.version, "cuda", None)
     with pytest.raises(SwiftError, match=r"ROCm build \(HIP 6\.4\.1\): the rocm runtime \(swift-rocm\)"):
         select_runtime("cuda", _manager())
+
+
+def test_packed_rows_use_flash_attention_varlen_only_where_it_is_installed_and_runs(monkeypatch):
+    """Against a faked `torch.cuda` capability and a faked `flash_attn` lookup."""
+    import importlib.util
+
+    from swift_cuda.runtime import CudaRuntime
+
+    runtime = CudaRuntime()
+    real_find = importlib.util.find_spec
+    installed = {"flash_attn": True}
+
+    def find_spec(name, *a, **k):
+        if name == "flash_attn":
+            return object() if installed["flash_attn"] else None
+        return real_find(name, *a, **k)
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a: (9, 0))
+    assert runtime.packed_attention() == "flash_attention_2"
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a: (7, 5))
+    assert runtime.packed_attention() is None  # Turing: Swift's per-row SDPA
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a: (9, 0))
+    installed["flash_attn"] = False
+    assert runtime.packed_attention() is None
