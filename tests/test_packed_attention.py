@@ -77,3 +77,29 @@ def test_packed_loss_and_gradients_equal_a_padded_batch_without_a_dense_mask(mod
         assert torch.allclose(p.grad, ref_grads[name], atol=1e-5), name
     assert seen and all(m is None for _, m in seen)
     assert max(q for q, _ in seen) == longest  # one call per row, never the whole pack
+
+
+def test_a_row_longer_than_the_sliding_window_attends_within_its_band_only(tiny_qwen):
+    """Mistral-style sliding windows: each packed row equals the row alone with the same window."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    config = AutoConfig.from_pretrained(tiny_qwen)
+    config.use_sliding_window, config.sliding_window, config.max_window_layers = True, 8, 0
+    config.layer_types = ["sliding_attention"] * config.num_hidden_layers
+    torch.manual_seed(0)
+    windowed = AutoModelForCausalLM.from_pretrained(
+        tiny_qwen, config=config, attn_implementation="eager"
+    ).eval()
+    packed = AutoModelForCausalLM.from_pretrained(tiny_qwen, config=config)
+    use_packed_attention(packed)
+    packed.eval()
+    rows = _rows(packed.config.vocab_size)
+    ids = torch.cat(rows)[None]
+    pos = torch.cat([torch.arange(len(r)) for r in rows])[None]
+    with torch.no_grad():
+        out = packed(input_ids=ids, position_ids=pos).logits[0]
+        alone = torch.cat([windowed(input_ids=r[None]).logits[0] for r in rows])
+        unwindowed = AutoModelForCausalLM.from_pretrained(tiny_qwen).eval()(input_ids=rows[3][None]).logits[0]
+    assert torch.allclose(out, alone, atol=1e-5), (out - alone).abs().max()
+    start = sum(LENGTHS[:3])
+    assert not torch.allclose(out[start : start + LENGTHS[3]], unwindowed, atol=1e-3)  # the window mattered

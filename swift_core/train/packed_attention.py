@@ -62,25 +62,32 @@ def packed_sdpa_forward(
         if query.shape[0] == 1 and attention_mask is None and key.shape[2] == length
         else None
     )
-    window = kwargs.get("sliding_window")
-    if bounds is None or (window and max(b - a for a, b in zip(bounds, bounds[1:])) > window):
-        # Not a one-row pack (a padded batch, a generation step with a cache) or a sliding
-        # window shorter than a row: transformers' own SDPA path, with whatever mask it built.
+    if bounds is None:
+        # Not a one-row pack (a padded batch, a generation step with a cache): transformers'
+        # own SDPA path, with the mask it built.
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout, scaling, **kwargs)
+    window = kwargs.get("sliding_window")
     gqa = key.shape[1] != query.shape[1]
-    parts = [
-        scaled_dot_product_attention(
-            query[:, :, a:b],
-            key[:, :, a:b],
-            value[:, :, a:b],
-            dropout_p=dropout,
-            scale=scaling,
-            is_causal=True,
-            enable_gqa=gqa,
+    parts = []
+    for a, b in zip(bounds, bounds[1:]):
+        if b <= a:
+            continue
+        mask = None
+        if window and b - a > window:  # a row longer than the window: causal within the band
+            i = torch.arange(b - a, device=query.device)
+            mask = (i[:, None] >= i[None, :]) & (i[:, None] - i[None, :] < window)
+        parts.append(
+            scaled_dot_product_attention(
+                query[:, :, a:b],
+                key[:, :, a:b],
+                value[:, :, a:b],
+                attn_mask=mask,
+                dropout_p=dropout,
+                scale=scaling,
+                is_causal=mask is None,
+                enable_gqa=gqa,
+            )
         )
-        for a, b in zip(bounds, bounds[1:])
-        if b > a
-    ]
     out = parts[0] if len(parts) == 1 else torch.cat(parts, dim=2)
     return out.transpose(1, 2).contiguous(), None
 
@@ -93,12 +100,21 @@ def register() -> str:
     return NAME
 
 
-def use_packed_attention(model: Any, implementation: str | None = None) -> str:
+def use_packed_attention(model: Any, implementation: str | None = None) -> str | None:
     """Switch a loaded model to attention that keeps packed rows apart without a dense mask.
 
     `implementation` is what the runtime prefers (flash-attention's varlen kernel on CUDA when it
-    is installed); otherwise Swift's per-row SDPA. Returns the implementation now in use.
+    is installed); otherwise Swift's per-row SDPA. A model whose attention SDPA cannot compute
+    (logit soft-capping, Gemma 2) or that takes no other implementation keeps its own, where
+    transformers' dense mask from the position ids still keeps rows apart, only slower. Returns
+    the implementation now in use, or None where the model kept its own.
     """
+    configs = [model.config, *(getattr(model.config, k, None) for k in ("text_config", "language_config"))]
+    if any(getattr(c, "attn_logit_softcapping", None) for c in configs if c is not None):
+        return None
     name = implementation or register()
-    model.set_attn_implementation(name)
+    try:
+        model.set_attn_implementation(name)
+    except (ValueError, ImportError, AttributeError):
+        return None
     return name
