@@ -54,3 +54,28 @@ def test_no_trained_token_gives_a_zero_loss_that_still_backpropagates():
     loss = causal_lm_loss(hidden, torch.nn.Linear(8, 10), torch.full((1, 4), -100))
     loss.backward()
     assert loss.item() == 0.0 and hidden.grad is not None
+
+
+def test_only_a_whole_plain_linear_head_is_used():
+    """A LoRA-wrapped head, a ZeRO-3 placeholder (empty weight with `ds_id`) and a shard keep
+    the model's own loss."""
+    from swift_core.train.chunked_loss import output_head
+
+    class Model(torch.nn.Module):
+        def __init__(self, head):
+            super().__init__()
+            self.head = head
+
+        def get_output_embeddings(self):
+            return self.head
+
+    plain = torch.nn.Linear(8, 20)
+    assert output_head(Model(plain)) is plain
+    assert output_head(Model(torch.nn.Sequential(plain))) is None
+    zero3 = torch.nn.Linear(8, 20)
+    zero3.weight = torch.nn.Parameter(torch.empty(0))
+    zero3.weight.ds_id = 3
+    assert output_head(Model(zero3)) is None
+    shard = torch.nn.Linear(8, 20)
+    shard.weight = torch.nn.Parameter(torch.empty(10, 8))
+    assert output_head(Model(shard)) is None

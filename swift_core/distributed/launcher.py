@@ -129,7 +129,7 @@ def launch_if_needed(args: object, argv: list[str] | None = None) -> None:
     except ChildFailedError as exc:
         codes = sorted({int(f.exitcode) for f in exc.failures.values()})
         worst = next((c for c in codes if c not in (0, 2)), codes[0] if codes else 1)
-        ranks = ", ".join(str(f.rank) for f in exc.failures.values())
+        ranks = ", ".join(str(rank) for rank in sorted(exc.failures))  # keyed by global rank
         raise WorkersFailed(
             f"the run stopped: rank(s) {ranks} exited with {worst}", exit_code=worst
         ) from None

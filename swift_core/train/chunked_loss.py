@@ -111,11 +111,18 @@ def causal_lm_loss(hidden: Any, head: Any, labels: Any, num_items_in_batch: Any 
 
 
 def output_head(model: Any) -> Any:
-    """The model's output projection if it is a plain `nn.Linear`, else None (no chunked loss)."""
+    """The model's output projection if it is a plain, whole `nn.Linear`, else None (no chunked loss)."""
     import torch
 
     try:
         head = model.get_output_embeddings()
     except (AttributeError, NotImplementedError):
         return None
-    return head if type(head) is torch.nn.Linear else None
+    if type(head) is not torch.nn.Linear:
+        return None
+    weight = head.weight
+    # A weight sharded by ZeRO-3 (an empty placeholder outside the forward) or FSDP (a DTensor
+    # shard) cannot be multiplied here: those runs keep the model's own loss.
+    if type(weight) is not torch.nn.Parameter or hasattr(weight, "ds_id"):
+        return None
+    return head if tuple(weight.shape) == (head.out_features, head.in_features) else None
