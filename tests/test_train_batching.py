@@ -100,3 +100,14 @@ def test_token_budget_batches_resume_bitwise_after_a_sigkill(tiny_qwen, tmp_path
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     state = json.loads((next((tmp_path / "a").glob("v*/checkpoint-8")) / "trainer_state.json").read_text())
     assert state["epoch"] > 1  # the budget's steps crossed an epoch boundary
+
+
+@pytest.mark.parametrize("loss", ["dpo", "grpo"])
+def test_rlhf_refuses_a_token_budget_it_would_ignore(tiny_qwen, tmp_path, loss):
+    from swift_core.testing.datasets import write_preference_dataset
+
+    data = write_preference_dataset(tmp_path, 8).train
+    r = run_swift("rlhf", "--rlhf_type", loss, "--model", str(tiny_qwen), "--dataset", str(data),
+                  "--output_dir", str(tmp_path / "o"), "--max_tokens_per_batch", "512")  # fmt: skip
+    assert r.returncode == 2, r.stderr
+    assert "--max_tokens_per_batch is for sft/pt" in r.stderr and "Traceback" not in r.stderr

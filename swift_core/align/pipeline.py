@@ -41,6 +41,10 @@ def check_loss_arguments(args: Any, descriptor: Any) -> None:
         raise SwiftError(
             "--packing/--padding_free are for sft/pt; preference batches pad chosen and rejected together"
         )
+    if args.max_tokens_per_batch:
+        raise SwiftError(
+            "--max_tokens_per_batch is for sft/pt; preference steps take --per_device_train_batch_size pairs"
+        )
 
 
 def load_preference_data(args: Any, descriptor: Any, setup: Any, manager: Any) -> tuple[Any, Any]:

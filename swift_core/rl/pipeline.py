@@ -19,6 +19,10 @@ def check_online_arguments(args: Any, options: Any) -> None:
     """What online RL cannot take, refused before anything loads."""
     if args.packing or args.padding_free:
         raise SwiftError("--packing/--padding_free are for sft/pt; online RL trains on sampled completions")
+    if args.max_tokens_per_batch:
+        raise SwiftError(
+            "--max_tokens_per_batch is for sft/pt; online RL steps take prompts x --num_generations"
+        )
     if args.precompute_ref_log_probs:
         raise SwiftError(
             "--precompute_ref_log_probs: online RL samples new completions every step; nothing to precompute"
