@@ -84,6 +84,8 @@ class LengthGroupedBatchSampler:
         self.padded = padded
         self.epoch = 0
         self._fixed = self._batches(0) if max_tokens is not None else None
+        # Constant across epochs either way (fixed batches; or a fixed row count per window).
+        self._count = len(self._fixed if self._fixed is not None else self._batches(0))
 
     def describe(self) -> str:
         """For the `data:` line: how steps are formed and what padding they leave."""
@@ -110,9 +112,7 @@ class LengthGroupedBatchSampler:
         return len(sizes) * max(sizes) if self.padded else sum(sizes)
 
     def __len__(self) -> int:
-        if self._fixed is not None:
-            return len(self._fixed)
-        return len(self._batches(0))
+        return self._count
 
     def __iter__(self) -> Iterator[list[int]]:
         batches = self._fixed if self._fixed is not None else self._batches(self.epoch)

@@ -8,7 +8,6 @@ functions so that `swift rlhf` composes the same ones around its own data and tr
 from __future__ import annotations
 
 import dataclasses
-import resource
 import time
 from pathlib import Path
 from typing import Any
@@ -372,6 +371,7 @@ def train_and_summarize(
     trainer: Any, resume: Path | None, run_dir: Path, t_start: float, args: Any, manager: Any
 ) -> TrainResult:
     from swift_core.train.callbacks import ProgressBarCallback
+    from swift_core.train.memory import peak_rss_mb
     from swift_core.train.outputs import checkpoints, is_complete
 
     manager.hook.before_train(trainer=trainer, args=args)
@@ -395,7 +395,7 @@ def train_and_summarize(
     final_loss = losses[-1] if losses else out.training_loss
     progress = next(cb for cb in trainer.callback_handler.callbacks if isinstance(cb, ProgressBarCallback))
     tps = progress.tokens_per_second()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peak_rss_mb()
     summary = (
         f"done: {trainer.state.global_step} steps in {wall:.1f}s (start-up {startup:.1f}s since the process started), "
         f"{tps:,.0f} train tokens/s, final loss {final_loss:.4f}, peak RSS {peak:,.0f} MB{memory_split(trainer)}, "
