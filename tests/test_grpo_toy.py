@@ -2,34 +2,37 @@
 party's reward function is used from the CLI and hidden by policy, and a SIGKILLed run resumes to
 the adapter an uninterrupted run ends with.
 
-The toy task is the demo's "animal" question ("Is there an animal in: green white red?" -> "no"),
-generated offline by `swift_core.demo.tasks.make_split` with its checkable answer in the `solution`
-column, asked of the demo's fine-tuned model (the session's `demo_result`, merged). That model
-says "yes" to most lists, so sampled at temperature 1 from its 5 likeliest tokens it answers 8
-balanced prompts right about half the time: the groups disagree and GRPO has a signal. Every
-prompt is in every step, 16 completions each, 12 steps (lr 3e-3, cosine). What is measured and the
-threshold: the accuracy of 32 fresh samples per training prompt (a seed the rollouts never use,
-drawn as the rollouts are) must rise by at least REWARD_GAIN, and the logged training reward of
-the last 3 steps must exceed that of the first 3. Measured on this machine (2026-12-01, `--seed`
-2, 3, 5, 1): 0.45 -> 0.75, 0.76, 0.66, 0.66; logged reward 0.49 -> 0.79, 0.49 -> 0.76, 0.49 ->
-0.67, 0.53 -> 0.67. At a
-constant lr 2e-3 the logged reward rose at every seed but the policy sometimes collapsed in one
-late step (seed 5: the logged reward reached 0.84, the last checkpoint sampled 0.46).
+The toy task: the demo's "animal" and "count" questions ("Is there an animal in: green white
+red?" -> "no", "How many words are in: red cat?" -> "2"), generated offline by
+`swift_core.demo.tasks.make_split` with the checkable answer in the `solution` column, asked of
+the demo's fine-tuned model (the session's `demo_result`, merged), sampled as the rollouts are
+(temperature 1 from the 5 likeliest tokens, 3 tokens).
 
-Why not the demo's "kind" question (docs/grpo.md, "The toy task"): its answer is a 4-token word
-and the model's failures are draws from a flat tail of ~1900 tokens (its top token has probability
-0.11 at temperature 1). Each update pushes the few sampled tail tokens down (their log-prob fell
-0.1-1.1 per step) while the correct completion's barely rose (LoRA: within +-0.03 per step, sampled
-accuracy flat in every setting tried; full fine-tuning: +0.01-0.05 per step, a training reward of
-0.44 -> 0.55 in 16 steps and 2 minutes, over budget). The direction of every update was right (the
-sum of advantage x log-prob change over the step's own batch was positive), so that is the task,
-not a bug; tests/test_grpo.py checks that direction and the log-probs' alignment.
+Robust to the start model by construction: the prompts are chosen by the start model's own
+measured accuracy. Of POOL candidates, each sampled SELECT_SAMPLES times (seed SELECT_SEED), the
+PROMPTS whose accuracy is nearest 0.5 among those it gets neither always right nor always wrong
+(`choose_prompts`): every group has a signal and every prompt headroom, whatever the start model
+knows. GRPO then trains on them, all in every step, GENERATIONS completions each, STEPS steps at
+lr 1e-3 with cosine decay (3e-3 collapsed at step 2 on one start model).
+
+The threshold: on the chosen prompts, the accuracy of EVAL_SAMPLES fresh samples per prompt (seed
+EVAL_SEED, used neither by the selection nor by the rollouts) must close at least HEADROOM_SHARE
+of the headroom (after >= before + 0.3 * (1 - before)), and the logged training reward of the
+last 3 steps must exceed that of the first 3. A fixed gain cannot be asked of every start model
+(from 0.84, +0.15 leaves almost nothing). Measured (docs/grpo.md, "The toy task"): three seeds on
+the demo model, and start models of other accuracy (length-grouped demo SFT, the older demo).
+With the advantages' sign flipped it fails.
+
+Why not the demo's "kind" question (docs/grpo.md): its answer is a 4-token word and the model's
+failures are draws from a flat tail of ~1900 tokens; each update pushes the few sampled tail tokens
+down while the correct completion's log-prob barely rises (LoRA), so its sampled accuracy stayed
+flat in every setting tried. tests/test_grpo.py checks the direction of an update and the
+log-probs' alignment.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -40,10 +43,15 @@ pytestmark = pytest.mark.slow
 STEPS = 12
 SEED = 2
 GENERATIONS = 16
-LEARNING_RATE = "3e-3"
-SCHEDULER = "cosine"  # constant 2e-3 collapsed in one late step at some seeds
-EVAL_SAMPLES = 32  # per prompt
-REWARD_GAIN = 0.15  # sampled accuracy on the training prompts must rise at least this much
+PROMPTS = 8  # every prompt in every step
+LEARNING_RATE = "1e-3"  # 3e-3 collapsed on one start model at step 2 (docs/grpo.md)
+SCHEDULER = "cosine"  # constant rates collapsed in one late step at some seeds
+POOL = 60  # candidate prompts: the demo's "animal" and "count" questions
+SELECT_SAMPLES = 16  # per candidate, to measure the start model's accuracy on it
+SELECT_SEED = 13
+EVAL_SAMPLES = 32  # per chosen prompt, before and after
+EVAL_SEED = 11  # neither the selection's nor the rollouts' (those follow --seed and the step)
+HEADROOM_SHARE = 0.3  # the sampled accuracy must close at least this share of 1 - before
 SAMPLING = ("--temperature", "1.0", "--top_k", "5", "--max_completion_length", "3")
 
 
@@ -53,7 +61,7 @@ def _prompt_rows(tmp_path: Path, rows: list[dict]) -> Path:
     return path
 
 
-def _grpo(model, data: Path, out: Path, *extra, env=None):
+def _grpo(model, data: Path, out: Path, *extra, env=None, timeout: float = 300):
     return run_swift(
         "rlhf",
         "--model",
@@ -78,62 +86,84 @@ def _grpo(model, data: Path, out: Path, *extra, env=None):
         "1",
         *SAMPLING,
         *extra,
-        env={"OMP_NUM_THREADS": "2", **(env or {})},
+        env={"OMP_NUM_THREADS": "1", **(env or {})},
+        timeout=timeout,
     )
 
 
-def _sampled_accuracy(model: str, rows: list[dict], adapter: str | None) -> float:
-    """Accuracy of 16 samples per prompt, drawn as the rollouts are (temperature 1, top 5), with a
-    seed the rollouts never use."""
-    from swift_core.engines.protocol import EngineConfig, GenerationRequest
+def _engine(model: str, adapter: str | None):
+    from swift_core.engines.protocol import EngineConfig
     from swift_core.engines.transformers.engine import TransformersEngine
+
+    return TransformersEngine(
+        EngineConfig(model=model, adapters={"grpo": adapter} if adapter else {}, max_batch_size=256)
+    )
+
+
+def _sampled_accuracies(
+    engine, rows: list[dict], samples: int, seed: int, adapter: str | None
+) -> list[float]:
+    """Per prompt, the share of `samples` completions the `accuracy` reward scores 1, drawn as the
+    rollouts are (temperature 1, top 5, 3 tokens)."""
+    from swift_core.engines.protocol import GenerationRequest
     from swift_core.rl.builtin_rewards import accuracy
 
-    engine = TransformersEngine(
-        EngineConfig(model=model, adapters={"grpo": adapter} if adapter else {}, max_batch_size=128)
-    )
     requests = [
         GenerationRequest(
             messages=r["messages"],
-            n=EVAL_SAMPLES,
+            n=samples,
             max_tokens=3,
             temperature=1.0,
             top_k=5,
-            seed=11,
-            adapter="grpo" if adapter else None,
+            seed=seed,
+            adapter=adapter,
         )
         for r in rows
     ]
-    texts, solutions = [], []
+    result = []
     for r, response in zip(rows, engine.generate_batch(requests)):
-        texts += [c.text for c in response.choices]
-        solutions += [r["solution"]] * len(response.choices)
-    scores = accuracy(texts, solutions)
-    return sum(scores) / len(scores)
+        texts = [c.text for c in response.choices]
+        scores = accuracy(texts, [r["solution"]] * len(texts))
+        result.append(sum(scores) / len(scores))
+    return result
 
 
-def _toy_prompts() -> list[dict]:
-    """4 "yes" and 4 "no" prompts of the demo's "animal" task, answers in `solution`."""
+def _candidate_prompts() -> list[dict]:
+    """The first POOL "animal" and "count" questions of the demo's generated training split (one
+    word each as the answer: "yes"/"no", "2".."5"), the answer in `solution`."""
     from swift_core.demo.tasks import make_split
 
     train, _ = make_split(900, 90, seed=5)
-    want = {"yes": 4, "no": 4}
-    rows = []
-    for row in train:
-        answer = row["messages"][1]["content"]
-        if row["task"] == "animal" and want.get(answer, 0) > 0:
-            want[answer] -= 1
-            rows.append({"messages": [row["messages"][0]], "solution": answer})
-    return rows
+    rows = [
+        {"messages": [row["messages"][0]], "solution": row["messages"][1]["content"]}
+        for row in train
+        if row["task"] in ("animal", "count")
+    ]
+    return rows[:POOL]
 
 
-@pytest.mark.skipif(
-    not os.environ.get("SWIFT_GRPO_TOY"),
-    reason="fragile to the start model (left open in issue 18): tuned on the demo model as it was "
-    "built before the training-speed changes (0.45 -> 0.66-0.76 at four seeds); on the demo the "
-    "current code builds, the same run went 0.43 -> 0.46 (length-grouped demo SFT) and 0.84 -> 0.45 "
-    "(random batches: the policy collapsed at step 2). Run it with SWIFT_GRPO_TOY=1 while working on it",
-)
+def choose_prompts(accuracies: list[float], k: int = PROMPTS) -> list[int]:
+    """The k candidates whose measured accuracy is nearest 0.5, among those the start model gets
+    neither always right nor always wrong: a group whose rewards all tie has no signal, and a
+    prompt answered right every time has no headroom. Fewer than k such candidates: a start model
+    GRPO cannot be asked to improve on this task, said so by name."""
+    usable = [i for i, a in enumerate(accuracies) if 0.0 < a < 1.0]
+    if len(usable) < k:
+        raise AssertionError(
+            f"only {len(usable)} of {len(accuracies)} candidate prompts are answered right sometimes but "
+            f"not always by the start model (need {k}): {accuracies}"
+        )
+    return sorted(sorted(usable, key=lambda i: (abs(accuracies[i] - 0.5), i))[:k])
+
+
+def test_choose_prompts_keeps_the_ones_with_signal_and_headroom():
+    accuracies = [1.0, 0.0, 0.5, 0.9, 0.25, 0.75, 0.1, 1.0]
+    assert choose_prompts(accuracies, 3) == [2, 4, 5]
+    assert choose_prompts(accuracies, 5) == [2, 3, 4, 5, 6]
+    with pytest.raises(AssertionError, match="only 5 of 8"):
+        choose_prompts(accuracies, 6)
+
+
 def test_reward_rises_on_the_toy_task(demo_result, tmp_path):
     merged = tmp_path / "sft-merged"
     r = run_swift(
@@ -143,9 +173,13 @@ def test_reward_rises_on_the_toy_task(demo_result, tmp_path):
     _grpo_on_the_toy_task(merged, tmp_path)
 
 
-def _grpo_on_the_toy_task(merged: Path, tmp_path: Path) -> tuple[float, float, list[float]]:
-    rows = _toy_prompts()
-    assert len(rows) == 8
+def _grpo_on_the_toy_task(merged: Path, tmp_path: Path, seed: int = SEED) -> dict:
+    candidates = _candidate_prompts()
+    engine = _engine(str(merged), None)
+    measured = _sampled_accuracies(engine, candidates, SELECT_SAMPLES, SELECT_SEED, None)
+    rows = [candidates[i] for i in choose_prompts(measured)]
+    before = sum(_sampled_accuracies(engine, rows, EVAL_SAMPLES, EVAL_SEED, None)) / len(rows)
+    del engine
     data = _prompt_rows(tmp_path, rows)
     out = tmp_path / "grpo"
     r = _grpo(
@@ -157,7 +191,7 @@ def _grpo_on_the_toy_task(merged: Path, tmp_path: Path) -> tuple[float, float, l
         "--num_generations",
         str(GENERATIONS),
         "--per_device_train_batch_size",
-        "8",  # every prompt in every step
+        str(PROMPTS),
         "--max_steps",
         str(STEPS),
         "--save_steps",
@@ -167,7 +201,8 @@ def _grpo_on_the_toy_task(merged: Path, tmp_path: Path) -> tuple[float, float, l
         "--lr_scheduler_type",
         SCHEDULER,
         "--seed",
-        str(SEED),
+        str(seed),
+        timeout=900,
     )
     assert r.returncode == 0, r.stderr
     ckpt = next(out.glob(f"v*/checkpoint-{STEPS}"))
@@ -175,16 +210,19 @@ def _grpo_on_the_toy_task(merged: Path, tmp_path: Path) -> tuple[float, float, l
     assert "rewards/accuracy/mean" in logs[0] and "frac_reward_zero_std" in logs[0]
     logged = [entry["reward"] for entry in logs if "reward" in entry]
     assert len(logged) == STEPS
-    before = _sampled_accuracy(str(merged), rows, None)
-    after = _sampled_accuracy(str(merged), rows, str(ckpt))
+    after_engine = _engine(str(merged), str(ckpt))
+    after = sum(_sampled_accuracies(after_engine, rows, EVAL_SAMPLES, EVAL_SEED, "grpo")) / len(rows)
     first, last = sum(logged[:3]) / 3, sum(logged[-3:]) / 3
+    result = {"before": before, "after": after, "first3": first, "last3": last, "logged": logged}
     print(
-        f"sampled accuracy {before:.3f} -> {after:.3f}; logged reward {first:.3f} -> {last:.3f}", flush=True
+        f"chosen {[round(measured[i], 2) for i in choose_prompts(measured)]}; sampled accuracy "
+        f"{before:.3f} -> {after:.3f}; logged reward {first:.3f} -> {last:.3f}",
+        flush=True,
     )
     assert (ckpt.parent / "loss.png").is_file()
-    assert after >= before + REWARD_GAIN, (before, after, logged)
-    assert last > first, logged
-    return before, after, logged
+    assert after >= before + HEADROOM_SHARE * (1 - before), result
+    assert last > first, result
+    return result
 
 
 def test_third_party_reward_function_from_the_cli_and_hidden_by_policy(tiny_qwen, tmp_path):
