@@ -68,19 +68,21 @@ def packed_sdpa_forward(
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout, scaling, **kwargs)
     window = kwargs.get("sliding_window")
     gqa = key.shape[1] != query.shape[1]
+    # One split per tensor, not a slice per row: a slice's backward writes its gradient into a
+    # zero tensor of the whole pack (rows x pack length per layer), a split's is one concatenation.
+    sizes = [b - a for a, b in zip(bounds, bounds[1:]) if b > a]
+    pieces = zip(*(t.split(sizes, dim=2) for t in (query, key, value)))
     parts = []
-    for a, b in zip(bounds, bounds[1:]):
-        if b <= a:
-            continue
+    for size, (q, k, v) in zip(sizes, pieces):
         mask = None
-        if window and b - a > window:  # a row longer than the window: causal within the band
-            i = torch.arange(b - a, device=query.device)
+        if window and size > window:  # a row longer than the window: causal within the band
+            i = torch.arange(size, device=query.device)
             mask = (i[:, None] >= i[None, :]) & (i[:, None] - i[None, :] < window)
         parts.append(
             scaled_dot_product_attention(
-                query[:, :, a:b],
-                key[:, :, a:b],
-                value[:, :, a:b],
+                q,
+                k,
+                v,
                 attn_mask=mask,
                 dropout_p=dropout,
                 scale=scaling,
@@ -88,8 +90,10 @@ def packed_sdpa_forward(
                 enable_gqa=gqa,
             )
         )
-    out = parts[0] if len(parts) == 1 else torch.cat(parts, dim=2)
-    return out.transpose(1, 2).contiguous(), None
+    # (batch, L, heads, dim) in one copy: the rows' outputs concatenated along L, transposed.
+    if len(parts) == 1:
+        return parts[0].transpose(1, 2).contiguous(), None
+    return torch.cat([p.transpose(1, 2) for p in parts], dim=1), None
 
 
 def register() -> str:

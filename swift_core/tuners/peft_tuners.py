@@ -145,8 +145,11 @@ class LoraTuner(PeftTuner):
         )
 
     def after_wrap(self, model: Any, args: Any) -> Any:
+        from swift_core.tuners.lora_fused import use_fused_lora
+
         if _mutates_base(model.peft_config["default"].init_lora_weights):
             keep_initial_adapter(model)
+        use_fused_lora(model)  # one autograd node per adapted linear on the CPU (fewer passes)
         return model
 
     def after_save(self, model: Any, folder: str) -> None:
