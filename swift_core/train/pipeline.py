@@ -249,10 +249,8 @@ def load_trainable_model(
     if vision is not None:
         vision.freeze(model, args, adapter)
     from swift_core.train.fast_dropout import use_fast_dropout
-    from swift_core.train.fast_norm import use_fused_rms_norm
 
     use_fast_dropout(model)  # LoRA's input dropout, a tenth of a CPU step with torch's own
-    use_fused_rms_norm(model)  # RMSNorm in one kernel where it computes what the model's does
     manager.hook.after_model_load(model=model, tokenizer=setup.tokenizer, args=args)
     return model
 
