@@ -255,6 +255,14 @@ class QuantizerDescriptor(Descriptor):
 
 @dataclass(frozen=True, kw_only=True)
 class EngineDescriptor(Descriptor):
+    """`rollout_options`: `swift rlhf` takes this engine's options as flags too (they configure
+    GRPO's rollouts when `--rollout_engine` names it, e.g. the server engine's address).
+    `rollout_only`: the engine samples token ids for GRPO and nothing else (chat, text prompts and
+    streams are refused), so the full engine contract (`swift_core.testing.check_engine`) does
+    not apply to it; its own tests cover what it does."""
+
+    rollout_options: bool = False
+    rollout_only: bool = False
     kind_label = "engine"
 
 

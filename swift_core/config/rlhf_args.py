@@ -17,6 +17,7 @@ class RLHFArguments(TrainArguments):
         "quantizers:load_time",
         "alignment_losses",
         "reward_functions",  # online RL (--rlhf_type grpo): --reward_funcs and their options
+        "engines:rollout_options",  # online RL: options of the rollout engines that declare them
         "strategies",
     )
 

@@ -83,6 +83,11 @@ class ServeArguments:
     max_request_bytes: int = arg(4 << 20, help="Largest request body accepted (413 beyond)")
     max_stop: int = arg(4, help="Most stop strings per request (OpenAI's limit: 4)")
     max_temperature: float = arg(2.0, help="Highest temperature a request may ask for (OpenAI's: 2)")
+    enable_weight_updates: bool = arg(
+        False,
+        help="Add POST /v1/rollouts (token ids) and POST /v1/weights (new weights from a safetensors file on "
+        "this machine's disk) for GRPO's server mode: lets any client with the key replace the served weights",
+    )
     graceful_timeout: float = arg(30.0, help="On SIGTERM: seconds in-flight requests get to finish")
     log_level: Literal["critical", "error", "warning", "info", "debug"] = arg("info", help="Server log level")
 

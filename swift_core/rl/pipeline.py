@@ -101,7 +101,7 @@ def run_online_rl(args: Any, manager: Any = None) -> Any:
     options = descriptor.options_from(args) or GRPOOptions()
     check_online_arguments(args, options)
     rewards = build_reward_functions(options.reward_funcs, options.reward_weights, manager, args)
-    manager.get("engines", options.rollout_engine)  # an unknown engine fails now, not after loading
+    engine = manager.get("engines", options.rollout_engine)  # an unknown engine fails now, not after loading
     caps = stages.check_capabilities(args, manager)
     setup = stages.setup_model_family(args, manager)
     train_ds = load_prompts(args, rewards, setup, manager)
@@ -133,6 +133,8 @@ def run_online_rl(args: Any, manager: Any = None) -> Any:
         device=args.device,
         max_batch_size=max(16, args.per_device_train_batch_size * options.num_generations),
         seed=args.seed,
+        # The engine's own options where `swift rlhf` takes them (EngineDescriptor.rollout_options).
+        options=engine.options_from(args) if engine.rollout_options else None,
     )
     rollout = EngineRollout(
         manager, options.rollout_engine, base, run_dir / "rollout", _stop_id(setup.template, setup.tokenizer)

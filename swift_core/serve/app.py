@@ -106,6 +106,10 @@ def create_app(engine: InferenceEngine, config: Any = None, *, owns_engine: bool
 
     app.add_api_route("/metrics", prometheus, methods=["GET"], include_in_schema=False)
     app.include_router(v1_router(server))
+    if settings.enable_weight_updates:  # server mode for online RL (rollouts.py)
+        from swift_core.serve.rollouts import rollout_router
+
+        app.include_router(rollout_router(server))
 
     async def schema() -> dict[str, Any]:
         return openapi_schema(app)

@@ -24,6 +24,8 @@ class ServeSettings:
     # Other names of the base model (swift_core.engines.served_names), listed in /v1/models.
     aliases: tuple[str, ...] = ()
     limits: RequestLimits = field(default_factory=RequestLimits)
+    # /v1/rollouts and /v1/weights (swift_core.serve.rollouts): a client may replace the weights.
+    enable_weight_updates: bool = False
 
     def __post_init__(self) -> None:
         if self.api_key is not None and not self.api_key.strip():
@@ -50,4 +52,5 @@ class ServeSettings:
             default_max_tokens=getattr(config, "max_new_tokens", None),
             aliases=() if name else tuple(getattr(engine, "model_aliases", ()) or ()),
             limits=RequestLimits.from_config(config),
+            enable_weight_updates=bool(getattr(config, "enable_weight_updates", False)),
         )

@@ -41,6 +41,7 @@ import functools
 import itertools
 import logging
 import time
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -251,6 +252,22 @@ class TransformersEngine(InferenceEngine):
         finally:
             if not job.future.done():
                 self._cancel(job)
+
+    def update_weights(self, weights: Iterable[tuple[str, Any]]) -> int:
+        """Load new weights into the served base model in place (no rebuild): (name, tensor) pairs
+        in Hugging Face names, as `swift_core.rl.rollout.merged_weights` gives them (a GRPO policy,
+        its LoRA merged in). Strict: an unknown name or another shape refuses the whole update
+        (`WeightsRefused`) and leaves the model as it was; names not given keep their values.
+        Runs on the generating worker thread, so it lands between batches, never inside one.
+        Served adapters stay and apply over the new base weights. Returns the tensors copied."""
+        from swift_core.engines.weights import base_parameter_names, copy_weights
+
+        if self._closed:
+            raise SwiftError("the engine is closed")
+        given = list(weights)
+        return self._executor.submit(
+            lambda: copy_weights(base_parameter_names(self.base_model), given)
+        ).result()
 
     async def close(self) -> None:
         self._closed = True

@@ -1,0 +1,27 @@
+"""Options of the `server` engine (flags of `swift rlhf`, and of infer/deploy like every engine's).
+
+Light on purpose: the built-in engines plugin imports this at start-up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from swift_core.config.arguments import arg
+
+
+@dataclass(kw_only=True)
+class ServerEngineOptions:
+    rollout_server_url: str | None = arg(
+        None,
+        help="server engine: base URL of a swift deploy --enable_weight_updates server (http://HOST:PORT)",
+    )
+    rollout_server_api_key: str | None = arg(
+        None, help="server engine: the server's --api_key (default: $SWIFT_API_KEY)"
+    )
+    rollout_server_weights_dir: str | None = arg(
+        None,
+        help="server engine: folder on a disk the server also reads, for the weights file sent after each "
+        "step (default: a private folder in /dev/shm or the temp dir: same machine only)",
+    )
+    rollout_server_timeout: float = arg(600.0, help="server engine: seconds to wait for one HTTP answer")
