@@ -4,7 +4,8 @@
 run it in-process (httpx) or in a thread. Routes: `GET /health`, `GET /v1/models`,
 `POST /v1/chat/completions`, `POST /v1/completions`, `GET /metrics` (Prometheus, `metrics.py`; one
 access-log line per request with its `x-request-id`, `access.py`), `GET /openapi.json` (the schema clients and
-fuzzers read, request bodies included). Every /v1 route and the schema check the API key when one
+fuzzers read, request bodies included); with `--enable_weight_updates` also `POST /v1/rollouts` and
+`POST /v1/weights` (GRPO's server mode, `rollouts.py`). Every /v1 route and the schema check the API key when one
 is configured. Bodies are capped at `--max_request_bytes` (413, `routes.read_body`). Every error is OpenAI's error JSON with the right status; a user's mistake is never a
 500. A client that disconnects cancels its generation: the handler watches
 `request.is_disconnected()` while it waits for the engine and cancels the engine's task.
