@@ -107,10 +107,16 @@ def _version(url: str) -> int:
     return httpx.get(f"{url}/v1/weights", headers=AUTH, timeout=30).json()["version"]
 
 
-def test_pushed_weights_land_in_the_server(server, tiny_qwen):
+@pytest.fixture
+def key(monkeypatch):
+    """The server's key where the server engine reads it (no flag: args.json records flags)."""
+    monkeypatch.setenv("SWIFT_API_KEY", KEY)
+
+
+def test_pushed_weights_land_in_the_server(server, tiny_qwen, key):
     from swift_core.engines.protocol import GenerationRequest
 
-    engine = _engine(server, rollout_server_api_key=KEY)
+    engine = _engine(server)
     name = engine.model_name
     base_lp = _server_logprobs(server, name, IDS)
     perturbed = _hf(tiny_qwen, perturb_seed=1)
@@ -143,8 +149,8 @@ def test_pushed_weights_land_in_the_server(server, tiny_qwen):
     asyncio_run(engine.close())
 
 
-def test_refused_weights_leave_the_server_as_it_was(server, tiny_qwen):
-    engine = _engine(server, rollout_server_api_key=KEY)
+def test_refused_weights_leave_the_server_as_it_was(server, tiny_qwen, key, monkeypatch):
+    engine = _engine(server)
     kept = _server_logprobs(server, engine.model_name, IDS)
     weights = list(_hf(tiny_qwen, perturb_seed=2).state_dict().items())
     with pytest.raises(SwiftError, match="does not have.*'model.bogus.weight'"):
@@ -153,12 +159,13 @@ def test_refused_weights_leave_the_server_as_it_was(server, tiny_qwen):
     with pytest.raises(SwiftError, match=f"{name}.*shape"):
         engine.update_weights([(name, torch.zeros(tensor.shape[0] + 1, *tensor.shape[1:]))])
     assert torch.equal(_server_logprobs(server, engine.model_name, IDS), kept)
-    with pytest.raises(SwiftError, match="HTTP 401.*--rollout_server_api_key"):
+    monkeypatch.delenv("SWIFT_API_KEY")
+    with pytest.raises(SwiftError, match="HTTP 401.*SWIFT_API_KEY"):
         _engine(server)  # no key
     asyncio_run(engine.close())
 
 
-def test_grpo_run_with_server_rollouts_leaves_the_policy_on_the_server(server, tiny_qwen, tmp_path):
+def test_grpo_run_with_server_rollouts_leaves_the_policy_on_the_server(server, tiny_qwen, tmp_path, key):
     from peft import PeftModel
 
     from swift_core.cli.main import main
@@ -173,7 +180,7 @@ def test_grpo_run_with_server_rollouts_leaves_the_policy_on_the_server(server, t
     before = _version(server)
     argv = [
         "rlhf", "--model", str(tiny_qwen), "--dataset", str(data), "--rlhf_type", "grpo",
-        "--rollout_engine", "server", "--rollout_server_url", server, "--rollout_server_api_key", KEY,
+        "--rollout_engine", "server", "--rollout_server_url", server,
         "--reward_funcs", "format", "--format_pattern", ".*9.*",
         "--num_generations", "4", "--per_device_train_batch_size", "2", "--max_completion_length", "8",
         "--temperature", "1.0", "--beta", "0", "--lora_rank", "8", "--lora_alpha", "32",
@@ -191,7 +198,8 @@ def test_grpo_run_with_server_rollouts_leaves_the_policy_on_the_server(server, t
     steps = [entry for entry in logs if "reward" in entry]
     assert len(steps) == 2 and all("rewards/format/mean" in s for s in steps)
     args = json.loads((run_dir / "args.json").read_text())
-    assert args["rollout_engine"] == "server"
+    assert args["rollout_engine"] == "server" and args["rollout_server_url"] == server
+    assert KEY not in (run_dir / "args.json").read_text()  # the key came from the environment
 
     # the policy the server was given before step 2: the adapter after step 1, merged by peft
     policy = (
@@ -236,7 +244,8 @@ def _app(engine, enable: bool):
     return create_app(engine, ServeSettings(served_model_name="plain", enable_weight_updates=enable))
 
 
-def test_routes_absent_without_the_flag_and_501_without_update_weights(tmp_path):
+def test_routes_absent_without_the_flag_and_501_without_update_weights(tmp_path, monkeypatch):
+    monkeypatch.delenv("SWIFT_API_KEY", raising=False)
     from serve_helpers import running
 
     with running(_app(_NoUpdates(), enable=False)) as url:

@@ -94,6 +94,7 @@ def main() -> int:
     model = args.model or build_model(work, args.size)
     gpu = args.device != "cpu"
     count = gpus() if gpu else 0
+    os.environ["SWIFT_API_KEY"] = KEY  # the server engine's key (and the trainer's, below)
     server_env, trainer_env = dict(os.environ), dict(os.environ)
     if count >= 2:
         server_env["CUDA_VISIBLE_DEVICES"] = str(count - 1)
@@ -126,7 +127,7 @@ def main() -> int:
                 for p in hf.parameters():
                     p.add_(torch.randn(p.shape, generator=gen, device=hf.device, dtype=p.dtype) * 0.02)
             perturbed = logprobs_of()
-            opts = ServerEngineOptions(rollout_server_url=url, rollout_server_api_key=KEY)
+            opts = ServerEngineOptions(rollout_server_url=url)
             engine = ServerEngine(EngineConfig(model=model, options=opts))
             started = time.perf_counter()
             engine.update_weights(list(hf.state_dict().items()))
@@ -149,7 +150,7 @@ def main() -> int:
             command = [
                 str(Path(sys.executable).with_name("swift")), "rlhf", "--model", model, "--dataset", str(data),
                 "--rlhf_type", "grpo", "--rollout_engine", "server", "--rollout_server_url", url,
-                "--rollout_server_api_key", KEY, "--reward_funcs", "format",
+                "--reward_funcs", "format",
                 "--format_pattern", ".*[0-9].*", "--num_generations", "8", "--per_device_train_batch_size", "2",
                 "--max_completion_length", "16", "--beta", "0", "--max_steps", "2", "--logging_steps", "1",
                 "--save_steps", "2", "--lora_rank", "8", "--output_dir", str(out),

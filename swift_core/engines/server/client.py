@@ -69,7 +69,7 @@ class ServerEngine(InferenceEngine):
         self.url = options.rollout_server_url.rstrip("/")
         if not self.url.startswith(("http://", "https://")):
             raise SwiftError(f"--rollout_server_url {self.url}: give http://HOST:PORT")
-        self.api_key = options.rollout_server_api_key or os.environ.get(API_KEY_ENV) or None
+        self.api_key = os.environ.get(API_KEY_ENV) or None  # not a flag: args.json records flags
         self.timeout = float(options.rollout_server_timeout)
         self.capabilities = EngineCapabilities(
             logprobs=True, streaming=False, multiple_choices=True, seed=True, top_k=True
@@ -107,7 +107,7 @@ class ServerEngine(InferenceEngine):
             with contextlib.suppress(ValueError, KeyError, TypeError):  # not our error JSON
                 message = json.loads(exc.read())["error"]["message"]
             if exc.code == 401:
-                message = f"{message} (give the server's key with --rollout_server_api_key or ${API_KEY_ENV})"
+                message = f"{message} (set ${API_KEY_ENV} to the server's key in the trainer's environment)"
             raise ServerRefused(
                 exc.code, f"rollout server {self.url}{path}: HTTP {exc.code}: {message}"
             ) from None

@@ -1,6 +1,8 @@
 """Options of the `server` engine (flags of `swift rlhf`, and of infer/deploy like every engine's).
 
-Light on purpose: the built-in engines plugin imports this at start-up.
+Light on purpose: the built-in engines plugin imports this at start-up. The server's API key is
+no flag: it is read from $SWIFT_API_KEY (as `swift deploy` reads its own), so it stays out of `ps`
+and out of the run's args.json, which records every flag.
 """
 
 from __future__ import annotations
@@ -15,9 +17,6 @@ class ServerEngineOptions:
     rollout_server_url: str | None = arg(
         None,
         help="server engine: base URL of a swift deploy --enable_weight_updates server (http://HOST:PORT)",
-    )
-    rollout_server_api_key: str | None = arg(
-        None, help="server engine: the server's --api_key (default: $SWIFT_API_KEY)"
     )
     rollout_server_weights_dir: str | None = arg(
         None,
