@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import install_fixture, run_swift
+from helpers import adapter_at, assert_same_adapter, install_fixture, kill_then_resume, run_swift
 
 pytestmark = pytest.mark.slow
 
@@ -277,34 +277,14 @@ def test_dpo_trains_with_qlora_and_full_fine_tuning(
 def test_rlhf_resumes_after_sigkill_like_an_uninterrupted_run(tiny_qwen, pref_data, tmp_path):
     """The swift-killer fixture SIGKILLs DPO at step 5 (checkpoint-6 half-written); resuming from
     the newest complete checkpoint ends with the adapter an uninterrupted run ends with."""
-    import torch
-    from safetensors.torch import load_file
-
     site = install_fixture(tmp_path, "swift-killer")
     common = ("--rlhf_type", "dpo", "--max_steps", "8", "--save_steps", "2", "--seed", "7")
     straight = _rlhf(tiny_qwen, pref_data, tmp_path / "a", *common)
     assert straight.returncode == 0, straight.stderr
-    killed = _rlhf(
-        tiny_qwen,
-        pref_data,
-        tmp_path / "b",
-        *common,
-        env={"PYTHONPATH": str(site), "SWIFT_KILL_AT_STEP": "5"},
-    )
-    assert killed.returncode == -9, killed.stderr
-    resumed = _rlhf(
-        tiny_qwen,
-        pref_data,
-        tmp_path / "b",
-        *common,
-        "--resume_from_checkpoint",
-        "auto",
-        env={"PYTHONPATH": str(site)},
-    )
-    assert resumed.returncode == 0, resumed.stderr
+
+    def run(out, *flags, env):
+        return _rlhf(tiny_qwen, pref_data, out, *common, *flags, env=env)
+
+    resumed = kill_then_resume(run, tmp_path / "b", site, kill_at=5)
     assert "resuming from" in resumed.stderr and "checkpoint-4" in resumed.stderr
-    a = load_file(next((tmp_path / "a").glob("v*/checkpoint-8")) / "adapter_model.safetensors")
-    b = load_file(next((tmp_path / "b").glob("v*/checkpoint-8")) / "adapter_model.safetensors")
-    assert a.keys() == b.keys()
-    for key in a:
-        assert torch.allclose(a[key], b[key], atol=1e-6), key
+    assert_same_adapter(adapter_at(tmp_path / "a", 8), adapter_at(tmp_path / "b", 8))

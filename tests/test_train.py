@@ -7,50 +7,29 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import install_fixture, run_swift
-from safetensors.torch import load_file
+from helpers import (
+    adapter_at,
+    assert_same_adapter,
+    checkpoint_at,
+    install_fixture,
+    kill_then_resume,
+    run_sft,
+    run_swift,
+    write_demo_rows,
+)
 
 pytestmark = pytest.mark.slow
 
 
 def _task_file(tmp_path: Path, n: int = 48) -> Path:
-    from swift_core.demo.tasks import make_split
-
-    rows, _ = make_split(n, 3, seed=1)
-    path = tmp_path / "tasks.jsonl"
-    path.write_text("".join(json.dumps({"messages": r["messages"]}) + "\n" for r in rows))
-    return path
+    return write_demo_rows(tmp_path / "tasks.jsonl", n, seed=1, n_test=3)
 
 
 def _sft(model, data, out, *extra, env=None):
-    return run_swift(
-        "sft",
-        "--model",
-        str(model),
-        "--dataset",
-        str(data),
-        "--output_dir",
-        str(out),
-        "--per_device_train_batch_size",
-        "4",
-        "--learning_rate",
-        "5e-3",
-        "--logging_steps",
-        "1",
-        "--lora_dropout",
-        "0",
-        *extra,
-        env=env,
-    )
+    return run_sft(model, data, out, "--per_device_train_batch_size", "4", *extra, env=env)
 
 
-def _checkpoint(out: Path, step: int) -> Path:
-    found = list(out.glob(f"v*/checkpoint-{step}"))
-    assert len(found) == 1, found
-    return found[0]
-
-
-def test_sft_lora_writes_a_complete_self_describing_checkpoint(tiny_qwen, tmp_path):
+def test_sft_lora_writes_a_complete_self_describingcheckpoint_at(tiny_qwen, tmp_path):
     out = tmp_path / "out"
     r = _sft(
         tiny_qwen,
@@ -99,29 +78,16 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(tiny_qwen, tmp_path):
     straight = _sft(tiny_qwen, data, tmp_path / "a", *common)
     assert straight.returncode == 0, straight.stderr
 
-    env = {"PYTHONPATH": str(site), "SWIFT_KILL_AT_STEP": "5"}
-    killed = _sft(tiny_qwen, data, tmp_path / "b", *common, env=env)
-    assert killed.returncode == -9, killed.stderr
-    half = _checkpoint(tmp_path / "b", 6)
-    assert not (half / "swift_checkpoint.json").exists()
+    def run(out, *flags, env):
+        return _sft(tiny_qwen, data, out, *common, *flags, env=env)
 
-    resumed = _sft(
-        tiny_qwen,
-        data,
-        tmp_path / "b",
-        *common,
-        "--resume_from_checkpoint",
-        "auto",
-        env={"PYTHONPATH": str(site)},
-    )
-    assert resumed.returncode == 0, resumed.stderr
-    assert f"resuming from {_checkpoint(tmp_path / 'b', 4)}" in resumed.stderr
-    a = load_file(_checkpoint(tmp_path / "a", 8) / "adapter_model.safetensors")
-    b = load_file(_checkpoint(tmp_path / "b", 8) / "adapter_model.safetensors")
-    assert a.keys() == b.keys()
-    for key in a:
-        assert torch.allclose(a[key], b[key], atol=1e-6), key
-    state = json.loads((_checkpoint(tmp_path / "b", 8) / "trainer_state.json").read_text())
+    def half_written() -> None:
+        assert not (checkpoint_at(tmp_path / "b", 6) / "swift_checkpoint.json").exists()
+
+    resumed = kill_then_resume(run, tmp_path / "b", site, kill_at=5, after_kill=half_written)
+    assert f"resuming from {checkpoint_at(tmp_path / 'b', 4)}" in resumed.stderr
+    assert_same_adapter(adapter_at(tmp_path / "a", 8), adapter_at(tmp_path / "b", 8))
+    state = json.loads((checkpoint_at(tmp_path / "b", 8) / "trainer_state.json").read_text())
     assert state["global_step"] == 8
 
 
@@ -129,7 +95,7 @@ def test_merge_gives_the_same_logits_as_base_plus_adapter(tiny_qwen, tmp_path):
     out = tmp_path / "out"
     r = _sft(tiny_qwen, _task_file(tmp_path), out, "--max_steps", "4", "--save_steps", "4")
     assert r.returncode == 0, r.stderr
-    ckpt = _checkpoint(out, 4)
+    ckpt = checkpoint_at(out, 4)
     merged_dir = tmp_path / "merged"
     r = run_swift("export", "--adapters", str(ckpt), "--merge_lora", "true", "--output_dir", str(merged_dir))
     assert r.returncode == 0, r.stderr
@@ -179,9 +145,9 @@ def test_pt_trains_on_every_token_with_packing(tiny_qwen, tmp_path):
         "2",
     )
     assert r.returncode == 0, r.stderr
-    args = json.loads((_checkpoint(tmp_path / "pt", 3) / "args.json").read_text())
+    args = json.loads((checkpoint_at(tmp_path / "pt", 3) / "args.json").read_text())
     assert args["template"] == "raw" and args["mode"] == "pt" and not args["saves_adapter"]
-    assert (_checkpoint(tmp_path / "pt", 3) / "model.safetensors").is_file()
+    assert (checkpoint_at(tmp_path / "pt", 3) / "model.safetensors").is_file()
 
 
 @pytest.mark.parametrize(
@@ -252,7 +218,7 @@ def test_third_party_tuner_with_its_own_options_from_the_cli_yaml_and_policy(tin
         env=env,
     )
     assert r.returncode == 0, r.stderr
-    checkpoint = _checkpoint(tmp_path / "cli", 2)
+    checkpoint = checkpoint_at(tmp_path / "cli", 2)
     recorded = json.loads((checkpoint / "args.json").read_text())
     assert recorded["tuner_type"] == "mytuner" and recorded["mytuner_include_norms"] is False
     trained = _weights(checkpoint)
@@ -267,7 +233,7 @@ def test_third_party_tuner_with_its_own_options_from_the_cli_yaml_and_policy(tin
     )
     r = run_swift("sft", str(config), env=env)
     assert r.returncode == 0, r.stderr
-    checkpoint = _checkpoint(tmp_path / "yaml", 2)
+    checkpoint = checkpoint_at(tmp_path / "yaml", 2)
     assert json.loads((checkpoint / "args.json").read_text())["mytuner_bias_init"] == 0.25
     trained = _weights(checkpoint)
     assert all(_changed(base, trained, "norm.weight"))
@@ -302,7 +268,7 @@ def test_qlora_trains_on_the_cpu_from_the_cli(tiny_qwen, tmp_path):
         "4",
     )
     assert r.returncode == 0, r.stderr
-    ckpt = _checkpoint(out, 4)
+    ckpt = checkpoint_at(out, 4)
     args = json.loads((ckpt / "args.json").read_text())
     assert args["quant_method"] == "bnb" and args["quant_bits"] == 4
     assert (ckpt / "adapter_model.safetensors").is_file()

@@ -8,42 +8,26 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
-from helpers import install_fixture, run_swift
-from safetensors.torch import load_file
+from helpers import (
+    adapter_at,
+    assert_same_adapter,
+    checkpoint_at,
+    install_fixture,
+    kill_then_resume,
+    run_sft,
+    run_swift,
+    write_demo_rows,
+)
 
 pytestmark = pytest.mark.slow
 
 
 def _rows(tmp_path: Path, n: int = 24) -> Path:
-    from swift_core.demo.tasks import make_split
-
-    rows, _ = make_split(n, 0, seed=2)
-    path = tmp_path / "rows.jsonl"
-    path.write_text("".join(json.dumps({"messages": r["messages"]}) + "\n" for r in rows))
-    return path
+    return write_demo_rows(tmp_path / "rows.jsonl", n, seed=2)
 
 
 def _sft(model, data, out, *extra, env=None):
-    return run_swift(
-        "sft",
-        "--model",
-        str(model),
-        "--dataset",
-        str(data),
-        "--output_dir",
-        str(out),
-        "--learning_rate",
-        "5e-3",
-        "--logging_steps",
-        "1",
-        "--lora_dropout",
-        "0",
-        "--save_steps",
-        "1000",
-        *extra,
-        env=env,
-    )
+    return run_sft(model, data, out, "--save_steps", "1000", *extra, env=env)
 
 
 def _losses(out: Path) -> list[float]:
@@ -83,22 +67,13 @@ def test_token_budget_batches_resume_bitwise_after_a_sigkill(tiny_qwen, tmp_path
     straight = _sft(tiny_qwen, data, tmp_path / "a", *common)
     assert straight.returncode == 0, straight.stderr
     assert "batches of <= 300 tokens" in straight.stderr
-    env = {"PYTHONPATH": str(site), "SWIFT_KILL_AT_STEP": "5"}
-    assert _sft(tiny_qwen, data, tmp_path / "b", *common, env=env).returncode == -9
-    resumed = _sft(
-        tiny_qwen,
-        data,
-        tmp_path / "b",
-        *common,
-        "--resume_from_checkpoint",
-        "auto",
-        env={"PYTHONPATH": str(site)},
-    )
-    assert resumed.returncode == 0, resumed.stderr
-    a = load_file(next((tmp_path / "a").glob("v*/checkpoint-8")) / "adapter_model.safetensors")
-    b = load_file(next((tmp_path / "b").glob("v*/checkpoint-8")) / "adapter_model.safetensors")
-    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-    state = json.loads((next((tmp_path / "a").glob("v*/checkpoint-8")) / "trainer_state.json").read_text())
+
+    def run(out, *flags, env):
+        return _sft(tiny_qwen, data, out, *common, *flags, env=env)
+
+    kill_then_resume(run, tmp_path / "b", site, kill_at=5)
+    assert_same_adapter(adapter_at(tmp_path / "a", 8), adapter_at(tmp_path / "b", 8), exact=True)
+    state = json.loads((checkpoint_at(tmp_path / "a", 8) / "trainer_state.json").read_text())
     assert state["epoch"] > 1  # the budget's steps crossed an epoch boundary
 
 
