@@ -26,6 +26,12 @@ def run_deploy(args: Any, manager: Any = None) -> None:
     # Checked before the model loads: an empty key, an exposed server, bad limits, a busy port.
     args.api_key = resolve_api_key(args.api_key)
     warn_if_exposed(args.host, args.api_key)
+    if getattr(args, "enable_weight_updates", False) and not args.api_key:
+        click.echo(
+            "warning: --enable_weight_updates without --api_key: any client that reaches this server can "
+            "replace the served weights (and make it read a file path it names)",
+            err=True,
+        )
     RequestLimits.from_config(args)
     bind_socket(args.host, port).close()
     start = time.perf_counter()
