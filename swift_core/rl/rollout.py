@@ -8,7 +8,8 @@ weights, in the way the engine supports, never by its name:
 
 - an engine with `update_weights(weights)` (`SupportsWeightUpdate`: an iterable of (name, tensor)
   of the full, adapter-merged model in Hugging Face names, as vLLM's `load_weights` takes them) is
-  updated in place;
+  updated in place: the transformers engine, vLLM, and the `server` engine (GRPO's server mode,
+  `swift_core.engines.server`: the weights go to a `swift deploy --enable_weight_updates`);
 - any other engine is rebuilt from the policy written to a folder: the LoRA adapter alone (served
   as an adapter over the base model) or, for full fine-tuning, the whole model.
 """
@@ -47,10 +48,16 @@ class Sample:
 
 def merged_weights(model: Any) -> list[tuple[str, Any]]:
     """The policy's full weights in the base model's names: a LoRA adapter merged in (and taken
-    out again), peft's prefixes removed."""
+    out again), peft's prefixes removed. The wrapped layers' base weights are put back from a copy
+    after the unmerge: `(W + BA) - BA` is not W in floating point, and a rounding drift of the
+    trained model every step would make a run depend on how often its engine was synced."""
+    import torch
+
     merge = getattr(model, "merge_adapter", None)
     if merge is None:
         return [(n, p.detach()) for n, p in model.state_dict().items()]
+    wrapped = [p for n, p in model.named_parameters() if ".base_layer." in n]
+    originals = [p.detach().clone() for p in wrapped]
     merge()
     try:
         base = model.get_base_model()
@@ -62,6 +69,9 @@ def merged_weights(model: Any) -> list[tuple[str, Any]]:
         return out
     finally:
         model.unmerge_adapter()
+        with torch.no_grad():
+            for param, original in zip(wrapped, originals, strict=True):
+                param.copy_(original)
 
 
 class EngineRollout:
