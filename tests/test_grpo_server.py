@@ -289,3 +289,27 @@ def test_rlhf_takes_the_server_engine_options_and_deploy_the_flag():
     args = build_arguments(RLHFArguments, model="m", rollout_server_url="http://h:1")
     assert args.rollout_server_url == "http://h:1"
     assert DeployArguments(model="m").enable_weight_updates is False
+
+
+def test_merged_weights_leave_the_trained_base_weights_bitwise_as_they_were():
+    """Each sync merges the adapter to send the weights; the unmerge alone is not exact
+    ((W + BA) - BA != W in floating point), so the base weights are put back from a copy."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    from swift_core.rl.rollout import merged_weights
+
+    torch.manual_seed(0)
+    config = Qwen2Config(
+        vocab_size=64, hidden_size=64, intermediate_size=96, num_hidden_layers=1, num_attention_heads=4
+    )
+    lora = LoraConfig(r=8, lora_alpha=32, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    model = get_peft_model(Qwen2ForCausalLM(config), lora)
+    before = {n: p.detach().clone() for n, p in model.named_parameters() if ".base_layer." in n}
+    merged = dict(merged_weights(model))
+    for _ in range(4):
+        merged_weights(model)
+    after = dict(model.named_parameters())
+    assert all(torch.equal(before[n], after[n]) for n in before)
+    q = "model.layers.0.self_attn.q_proj.weight"
+    assert q in merged and not torch.equal(merged[q], before[f"base_model.model.{q[:-7]}.base_layer.weight"])
