@@ -184,3 +184,11 @@ def test_quantizer_options_follow_when_the_quantizer_runs(tmp_path, monkeypatch)
     export = {f.name for f in dataclasses.fields(with_capability_options(ExportArguments, manager))}
     assert "lo_level" in train and "eo_level" not in train
     assert "eo_level" in export and "lo_level" not in export
+
+
+def test_rlhf_help_names_the_flag_that_selects_its_rollout_engine():
+    """Engine options reach `swift rlhf` for GRPO's rollouts, selected by --rollout_engine there."""
+    manager = PluginManager(sources=builtin_sources())
+    text = format_help(with_capability_options(RLHFArguments, manager), prog="swift rlhf")
+    assert "Options of engine server (--rollout_engine):" in text
+    assert "(--engine):" not in text

@@ -67,8 +67,11 @@ def capability_kinds(cls: type) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
-def _group_label(kind: Any, names: list[str]) -> str:
-    selector = f" (--{kind.selector})" if kind.selector else ""
+def _group_label(kind: Any, names: list[str], selectors: dict[str, str]) -> str:
+    """`--help`'s group title; a command may name the flag that selects a kind otherwise
+    (`CAPABILITY_SELECTORS`: `swift rlhf` picks its engine with --rollout_engine)."""
+    flag = selectors.get(kind.name, kind.selector)
+    selector = f" (--{flag})" if flag else ""
     return f"{kind.label} {', '.join(names)}{selector}"
 
 
@@ -106,7 +109,7 @@ def with_capability_options(cls: type[T], manager: Any = None) -> type[T]:
     ordered = sorted(users.items(), key=lambda item: (kind_order.index(item[1][0].name), -len(item[1][1])))
     for options, (kind, names) in ordered:
         hints = typing.get_type_hints(options)
-        label = _group_label(kind, names)
+        label = _group_label(kind, names, getattr(cls, "CAPABILITY_SELECTORS", {}))
         for f in option_fields(options):
             if f.name in own:
                 plugins = sorted({manager.get(kind.name, n).plugin for n in names})

@@ -20,6 +20,7 @@ class RLHFArguments(TrainArguments):
         "engines:rollout_options",  # online RL: options of the rollout engines that declare them
         "strategies",
     )
+    CAPABILITY_SELECTORS: ClassVar[dict[str, str]] = {"engines": "rollout_engine"}
 
     rlhf_type: str = arg(
         "dpo",

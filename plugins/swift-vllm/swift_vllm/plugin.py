@@ -49,5 +49,8 @@ def register_engines(register):
             factory="swift_vllm.engine:VllmEngine",
             requires=(vllm_requirement(),),
             options=VllmOptions,
+            # `swift rlhf --rollout_engine vllm --vllm_gpu_memory_utilization 0.3`: a colocated
+            # rollout engine must leave the GPU memory training needs (vLLM's default takes 90%).
+            rollout_options=True,
         )
     )
