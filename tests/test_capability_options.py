@@ -192,3 +192,16 @@ def test_rlhf_help_names_the_flag_that_selects_its_rollout_engine():
     text = format_help(with_capability_options(RLHFArguments, manager), prog="swift rlhf")
     assert "Options of engine server (--rollout_engine):" in text
     assert "(--engine):" not in text
+
+
+@pytest.mark.parametrize(
+    ("flag", "expected"),
+    [
+        ("--use_vllm", "--rollout_engine vllm"),
+        ("--vllm_server_host", "--rollout_server_url http://HOST:PORT"),
+    ],
+)
+def test_ms_swift_and_trl_rollout_flags_say_what_to_write_here(flag, expected):
+    with pytest.raises(SwiftError) as err:
+        parse_arguments(RLHFArguments, ["--model", "m", "--rlhf_type", "grpo", flag, "x"])
+    assert f"unknown argument {flag}" in str(err.value) and expected in str(err.value)

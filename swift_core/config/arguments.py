@@ -154,8 +154,14 @@ class _Spec:
     def resolve(self, key: str, where: str) -> str:
         name = self.lookup.get(key)
         if name is None:
+            # Another framework's flag for something this command spells otherwise (ms-swift's and
+            # TRL's `--use_vllm`): say what to write instead of a nearest name.
+            foreign = getattr(self.cls, "FOREIGN_SPELLINGS", {}).get(key.replace("-", "_"))
             close = nearest(key, [k for k in self.lookup if "-" not in k])
-            hint = f"; did you mean {'--' if where == 'command line' else ''}{close[0]}?" if close else ""
+            if foreign:
+                hint = f"; here: {foreign}."
+            else:
+                hint = f"; did you mean {'--' if where == 'command line' else ''}{close[0]}?" if close else ""
             shown = f"--{key}" if where == "command line" else repr(key)
             raise SwiftError(f"unknown argument {shown} ({where}){hint} See --help for the list.")
         return name

@@ -21,6 +21,14 @@ class RLHFArguments(TrainArguments):
         "strategies",
     )
     CAPABILITY_SELECTORS: ClassVar[dict[str, str]] = {"engines": "rollout_engine"}
+    # ms-swift's and TRL's GRPO flags for the rollout engine, and what they are here.
+    FOREIGN_SPELLINGS: ClassVar[dict[str, str]] = {
+        "use_vllm": "--rollout_engine vllm (colocated) or --rollout_engine server (a swift deploy server)",
+        "vllm_mode": "--rollout_engine vllm for colocate, --rollout_engine server --rollout_server_url URL for server",
+        "vllm_server_host": "--rollout_server_url http://HOST:PORT (with --rollout_engine server)",
+        "vllm_server_port": "--rollout_server_url http://HOST:PORT (with --rollout_engine server)",
+        "vllm_server_base_url": "--rollout_server_url URL (with --rollout_engine server)",
+    }
 
     rlhf_type: str = arg(
         "dpo",
