@@ -10,6 +10,7 @@ safetensors file on a disk both processes see, written atomically here and read 
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,13 @@ def copy_weights(targets: dict[str, Any], weights: Iterable[tuple[str, Any]]) ->
         for name, tensor in given:
             targets[name].copy_(tensor)
     return len(given)
+
+
+def private_weights_folder(prefix: str) -> Path:
+    """A private folder for weights files: in RAM where the machine has /dev/shm."""
+    shm = Path("/dev/shm")
+    parent = str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
 
 
 def write_weights_file(weights: Iterable[tuple[str, Any]], path: Path) -> int:

@@ -19,7 +19,6 @@ import contextlib
 import json
 import os
 import shutil
-import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Iterable
@@ -36,6 +35,7 @@ from swift_core.engines.protocol import (
     UnsupportedRequest,
 )
 from swift_core.engines.server.options import ServerEngineOptions
+from swift_core.engines.weights import private_weights_folder
 from swift_core.errors import SwiftError
 
 API_KEY_ENV = "SWIFT_API_KEY"
@@ -49,12 +49,6 @@ class ServerRefused(SwiftError):
     def __init__(self, status: int, message: str):
         super().__init__(message)
         self.status = status
-
-
-def _weights_folder() -> Path:
-    shm = Path("/dev/shm")
-    parent = str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
-    return Path(tempfile.mkdtemp(prefix="swift-rollout-weights-", dir=parent))
 
 
 class ServerEngine(InferenceEngine):
@@ -88,7 +82,7 @@ class ServerEngine(InferenceEngine):
         self.weights_version = int(info.get("version", 0))
         given = options.rollout_server_weights_dir
         self._own_folder = given is None
-        self.folder = _weights_folder() if given is None else Path(given)
+        self.folder = private_weights_folder("swift-rollout-weights-") if given is None else Path(given)
         self.folder.mkdir(parents=True, exist_ok=True)
 
     # -- HTTP ---------------------------------------------------------------------------------------
