@@ -48,7 +48,8 @@ class LoraLinearFunction(torch.autograd.Function):
     ) -> torch.Tensor:
         lead = x.shape[:-1]
         x2 = x.reshape(-1, x.shape[-1])
-        dx = x2 if drop is None else x2.masked_fill(drop.reshape(x2.shape), 0.0)
+        # torch.where writes the masked copy in one pass; an out-of-place masked_fill clones x first.
+        dx = x2 if drop is None else torch.where(drop.reshape(x2.shape), 0.0, x2)
         y = torch.nn.functional.linear(x2, weight, bias)
         z = dx @ lora_a.t()
         if drop is not None:
