@@ -93,6 +93,7 @@ bench: setup
 	$(PY) bench/cli_startup.py
 	$(PY) bench/preprocess.py
 	$(PY) bench/train.py
+	$(PY) bench/lora_step.py
 	$(PY) bench/dpo.py
 	$(PY) bench/serve.py
 	$(PY) bench/quantize.py
