@@ -53,11 +53,15 @@ def measure(work: Path, args: argparse.Namespace) -> None:
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
+    from swift_core.runtimes.host_memory import keep_freed_memory_for_reuse
     from swift_core.train.chunked_loss import causal_lm_loss, output_head
     from swift_core.train.fast_dropout import use_fast_dropout
     from swift_core.train.packed_attention import use_packed_attention
     from swift_core.tuners.lora_fused import use_fused_lora
 
+    # The heap policy of a padding-free `swift sft` loop on the CPU runtime (runtimes.host_memory),
+    # so a step here costs what it costs there.
+    keep_freed_memory_for_reuse()
     model_dir, _ = build_work(work)
     torch.manual_seed(0)
     base = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32)

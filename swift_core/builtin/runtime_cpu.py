@@ -33,13 +33,26 @@ class CpuRuntime(HardwareRuntime):
             dtype_notes={"float16": "fp16 kernels for training are missing on the CPU"},
         )
 
+    def training_loop_starts(self, memory_first: bool) -> None:
+        """Steps reuse the pages the last step freed (5-8% of a padding-free step
+        here), unless the pipeline says memory comes first (`runtimes.host_memory`)."""
+        if not memory_first:
+            from swift_core.runtimes.host_memory import keep_freed_memory_for_reuse
+
+            keep_freed_memory_for_reuse()
+
+    def training_loop_ends(self) -> None:
+        from swift_core.runtimes.host_memory import release_freed_memory_promptly
+
+        release_freed_memory_promptly()
+
     def trainer_arguments(self, dtype_name: str) -> dict[str, Any]:
         """No mixed-precision autocast on the CPU: the weights themselves are in `dtype_name`."""
         return {"use_cpu": True, "bf16": False, "fp16": False}
 
     def configure(self) -> None:
         """Share the cores among local workers (oversubscribed threads cut speed sharply on small
-        CPUs), and return freed activation memory to the OS (`runtimes.host_memory`)."""
+        CPUs), and give freed memory back to the OS at once while loading (`runtimes.host_memory`)."""
         import torch
 
         from swift_core.runtimes.host_memory import release_freed_memory_promptly

@@ -111,6 +111,15 @@ class HardwareRuntime(ABC):
     def configure(self) -> None:  # noqa: B027 - optional, most runtimes need nothing
         """Set process-level knobs (threads, env) before any model is built."""
 
+    def training_loop_starts(self, memory_first: bool) -> None:  # noqa: B027 - optional
+        """Called once when a training loop starts (model, data and optimizer built, before the
+        first step; `swift sft` and `swift rlhf` alike). `memory_first`: the run asked to trade
+        speed for memory (gradient checkpointing)."""
+
+    def training_loop_ends(self) -> None:  # noqa: B027 - optional
+        """Called once when the loop has ended, before the final save: undo what
+        `training_loop_starts` set for the steps."""
+
     def packed_attention(self) -> str | None:
         """The `attn_implementation` that keeps packed rows apart without a dense mask here
         (flash-attention's varlen kernel on CUDA), or None for Swift's per-row SDPA

@@ -5,7 +5,7 @@ The process's peak RSS alone does not tell a user whether a smaller batch, gradi
 or a token budget would help; the split does. After each optimizer step the activations are
 freed, so the resident size then is the lasting part, and the peak beyond the largest of those is
 what the steps themselves added. Host RSS is what is measured (on an accelerator, device memory is
-the runtime's `memory_stats`); it is an estimate: the allocator may keep freed pages.
+the runtime's `memory_stats`); it is an estimate: what glibc's heap holds free after a step counts as step memory.
 """
 
 from __future__ import annotations
@@ -44,8 +44,13 @@ class MemorySplitCallback(TrainerCallback):
         self.lasting: float | None = None
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        from swift_core.runtimes.host_memory import free_heap_mb
+
         now = current_rss_mb()
         if now is not None:
+            # Freed activation pages the allocator keeps for the next step are step memory, not
+            # lasting (the CPU runtime keeps them during padding-free loops: runtimes.host_memory).
+            now = max(0.0, now - free_heap_mb())
             self.lasting = now if self.lasting is None else max(self.lasting, now)
 
     def split(self) -> tuple[float, float] | None:

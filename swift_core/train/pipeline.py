@@ -345,8 +345,10 @@ def batch_sampler(args: Any, train_ds: Any) -> Any:
 def standard_callbacks(args: Any, model: Any, caps: Capabilities, run_dir: Path, manager: Any) -> list[Any]:
     from swift_core.train.callbacks import JsonlLoggerCallback, LossPlotCallback, ProgressBarCallback
     from swift_core.train.memory import MemorySplitCallback
+    from swift_core.train.runtime_loop import RuntimeLoopCallback, memory_first
 
     callbacks = [
+        RuntimeLoopCallback(caps.runtime, memory_first(args)),
         ProgressBarCallback(),
         JsonlLoggerCallback(run_dir / "logging.jsonl"),
         LossPlotCallback(run_dir),
