@@ -84,12 +84,12 @@ class LoraLinearFunction(torch.autograd.Function):
         if need_a:
             grad_a = gz.t() @ dx
         if need_x:
-            grad_x = g @ weight
             if drop is None:
-                grad_x.addmm_(gz, lora_a)
+                grad_x = (g @ weight).addmm_(gz, lora_a)
             else:
-                through = gz @ lora_a
-                grad_x.add_(through.masked_fill_(drop, 0.0))
+                # The masked low-rank part first, then the base product accumulated into it by the
+                # GEMM itself: no separate (tokens x in) sum pass and no extra tensor of that size.
+                grad_x = (gz @ lora_a).masked_fill_(drop, 0.0).addmm_(g, weight)
             grad_x = grad_x.view(*ctx.lead, grad_x.shape[-1])
         if need_w:
             grad_w = g.t() @ x2
