@@ -113,8 +113,9 @@ class HardwareRuntime(ABC):
 
     def training_loop_starts(self, memory_first: bool) -> None:  # noqa: B027 - optional
         """Called once when a training loop starts (model, data and optimizer built, before the
-        first step; `swift sft` and `swift rlhf` alike). `memory_first`: the run asked to trade
-        speed for memory (gradient checkpointing)."""
+        first step; `swift sft` and `swift rlhf` alike). `memory_first`: peak memory matters more
+        than step speed in this loop (gradient checkpointing on, or padded batches whose largest
+        tensors gain nothing from reuse: `swift_core.train.runtime_loop.memory_first`)."""
 
     def training_loop_ends(self) -> None:  # noqa: B027 - optional
         """Called once when the loop has ended, before the final save: undo what
