@@ -24,8 +24,10 @@ throughout) keeps them: nothing here changes anything then. Off glibc, nothing a
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
+import functools
 import os
 import sys
 from typing import Any
@@ -55,17 +57,28 @@ class _MallInfo2(ctypes.Structure):
     ]
 
 
-def _libc() -> Any | None:
-    """glibc, where this process runs on it and the user left its MALLOC_* settings alone."""
-    if not sys.platform.startswith("linux") or any(k.startswith("MALLOC_") for k in os.environ):
+@functools.cache
+def _glibc() -> Any | None:
+    """glibc with the prototypes used here, loaded once (`find_library` runs ldconfig); None off
+    Linux or on a libc without mallopt (musl)."""
+    if not sys.platform.startswith("linux"):
         return None
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
         libc.malloc_trim.argtypes = [ctypes.c_size_t]
-    except (OSError, AttributeError):  # musl or another libc without mallopt
+    except (OSError, AttributeError):
         return None
+    with contextlib.suppress(AttributeError):  # glibc before 2.33 has no mallinfo2
+        libc.mallinfo2.restype = _MallInfo2
     return libc
+
+
+def _libc() -> Any | None:
+    """glibc, where this process runs on it and the user left its MALLOC_* settings alone."""
+    if any(k.startswith("MALLOC_") for k in os.environ):
+        return None
+    return _glibc()
 
 
 def release_freed_memory_promptly() -> bool:
@@ -93,10 +106,6 @@ def keep_freed_memory_for_reuse() -> bool:
 
 def free_heap_mb() -> float:
     """What glibc's heaps hold free for reuse (resident or not), MB; 0 off glibc (or before 2.33)."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallinfo2 = libc.mallinfo2
-    except (OSError, AttributeError):
-        return 0.0
-    mallinfo2.restype = _MallInfo2
-    return mallinfo2().fordblks / 2**20
+    libc = _glibc()
+    mallinfo2 = getattr(libc, "mallinfo2", None) if libc is not None else None
+    return mallinfo2().fordblks / 2**20 if mallinfo2 is not None else 0.0
