@@ -9,7 +9,7 @@ import torch
 from peft import LoraConfig, get_peft_model
 
 from swift_core.train.fast_dropout import use_fast_dropout
-from swift_core.tuners import lora_fused
+from swift_core.tuners import lora_cpu_kernel, lora_fused
 from swift_core.tuners.lora_fused import use_fused_lora
 
 
@@ -57,6 +57,9 @@ def _count_calls(monkeypatch) -> list[int]:
 
 @pytest.mark.parametrize("dropout", [0.0, 0.3])
 def test_fused_equals_peft_output_and_every_gradient(dropout, monkeypatch):
+    """The torch path, whose masks are FastDropout's draws: the CPU kernels' masks are their own
+    (tests/test_lora_cpu_kernel.py checks them against this path on the same mask)."""
+    monkeypatch.setattr(lora_cpu_kernel, "load", lambda: None)
     peft_model, fused, patched = _pair(dropout)
     assert patched == 2
     calls = _count_calls(monkeypatch)

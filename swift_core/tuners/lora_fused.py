@@ -11,6 +11,11 @@ in each direction, and the backward computes only the gradients autograd asks fo
 base weight gets none, so its input is not kept). Same formula, same random draws as
 `FastDropout`; only the summation order differs (float rounding, ~1e-7 relative).
 
+With dropout on fp32, where the CPU kernels of `lora_cpu_kernel` build, the low-rank half runs in
+them instead (`LoraLinearKernelFunction`): the mask is drawn, applied and kept as bits inside the
+kernels, so the backward keeps the input rather than a masked copy and a byte mask. Its masks
+are the kernels' own (reproducible under torch's seed, not FastDropout's draws).
+
 Used only where it is exactly peft's vanilla LoRA: a plain `nn.Linear` base and adapters, one
 active adapter, no variant (DoRA...), no lora bias, not merged or disabled, no module hooks (ZeRO-3
 gathers parameters in hooks: such layers keep peft's forward), tensors on the CPU in one floating
@@ -24,6 +29,8 @@ import types
 from typing import Any
 
 import torch
+
+from swift_core.tuners import lora_cpu_kernel
 
 FUSED_ATTR = "_swift_peft_forward"
 
@@ -98,6 +105,59 @@ class LoraLinearFunction(torch.autograd.Function):
         return grad_x, grad_w, grad_bias, grad_a, grad_lb, None, None, None
 
 
+class LoraLinearKernelFunction(torch.autograd.Function):
+    """The same y as `LoraLinearFunction` with dropout, its low-rank half in `lora_cpu_kernel`.
+
+    The mask comes from the kernel's hash of `seed` (drawn from torch's generator), not from
+    torch's draws; the backward keeps the input and one bit per element, not a masked copy."""
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any,
+        x: torch.Tensor,
+        weight: torch.Tensor,
+        bias: torch.Tensor | None,
+        lora_a: torch.Tensor,
+        lora_b: torch.Tensor,
+        scaling: float,
+        lib: Any,
+        seed: int,
+        cut: int,
+    ) -> torch.Tensor:
+        lead = x.shape[:-1]
+        x2 = x.reshape(-1, x.shape[-1]).contiguous()
+        a = lora_a.contiguous()
+        keep_scale = lora_cpu_kernel.keep_scale(cut)
+        z, bits = lora_cpu_kernel.down(lib, x2, a, seed, cut, keep_scale)
+        y = torch.nn.functional.linear(x2, weight, bias)
+        y.addmm_(z, lora_b.t(), alpha=scaling)
+        ctx.scaling, ctx.keep_scale, ctx.lead = scaling, keep_scale, lead
+        ctx.has_bias, ctx.lib = bias is not None, lib
+        ctx.save_for_backward(x2, z, bits, weight, a, lora_b)
+        return y.view(*lead, y.shape[-1])
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[Any, ...]:
+        x2, z, bits, weight, lora_a, lora_b = ctx.saved_tensors
+        need_x, need_w, need_b, need_a, need_lb = ctx.needs_input_grad[:5]
+        g = grad.reshape(-1, grad.shape[-1])
+        grad_x = grad_w = grad_bias = grad_a = grad_lb = None
+        if need_lb:
+            grad_lb = (z.t() @ g).t().mul_(ctx.scaling)  # operand orders as in LoraLinearFunction
+        gz = (g @ lora_b.t().contiguous().t()).mul_(ctx.scaling * ctx.keep_scale).contiguous()
+        if need_a:
+            grad_a = lora_cpu_kernel.grad_a(ctx.lib, gz, x2, bits)
+        if need_x:
+            grad_x = g @ weight
+            lora_cpu_kernel.grad_x_add_(ctx.lib, grad_x, gz, lora_a, bits)
+            grad_x = grad_x.view(*ctx.lead, grad_x.shape[-1])
+        if need_w:
+            grad_w = g.t() @ x2
+        if need_b and ctx.has_bias:
+            grad_bias = g.sum(0)
+        return grad_x, grad_w, grad_bias, grad_a, grad_lb, None, None, None, None
+
+
 def _plain(p: torch.Tensor | None) -> bool:
     return p is None or (p.device.type == "cpu" and p.numel() > 0 and not hasattr(p, "device_mesh"))
 
@@ -133,15 +193,42 @@ def _drop_mask(dropout: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor 
     return drop_mask(x) if drop_mask is not None else None
 
 
+def _kernel_dropout(dropout: torch.nn.Module, x: torch.Tensor) -> tuple[Any, int] | None:
+    """(kernels, cut) where the CPU kernels can draw this dropout: an active `nn.Dropout` on fp32."""
+    if not isinstance(dropout, torch.nn.Dropout) or not dropout.training or x.dtype != torch.float32:
+        return None
+    cut = lora_cpu_kernel.mask_cut(dropout.p)
+    if not 0 < cut < lora_cpu_kernel.LANES:
+        return None
+    lib = lora_cpu_kernel.load()
+    return (lib, cut) if lib is not None else None
+
+
 def fused_lora_forward(self: Any, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
     """peft `lora.Linear.forward`, one autograd node where `_fusable`; peft's own otherwise."""
     peft_forward = getattr(self, FUSED_ATTR)
     name = None if args or kwargs or not x.is_floating_point() else _fusable(self, x)
-    mask = _drop_mask(self.lora_dropout[name], x) if name is not None else None
+    if name is None:
+        return peft_forward(x, *args, **kwargs)
+    base = self.base_layer
+    kernel = _kernel_dropout(self.lora_dropout[name], x)
+    if kernel is not None:
+        lib, cut = kernel
+        return LoraLinearKernelFunction.apply(
+            x,
+            base.weight,
+            base.bias,
+            self.lora_A[name].weight,
+            self.lora_B[name].weight,
+            float(self.scaling[name]),
+            lib,
+            lora_cpu_kernel.draw_seed(),
+            cut,
+        )
+    mask = _drop_mask(self.lora_dropout[name], x)
     if mask is None:
         return peft_forward(x, *args, **kwargs)
     drop, keep_scale = mask
-    base = self.base_layer
     return LoraLinearFunction.apply(
         x,
         base.weight,
