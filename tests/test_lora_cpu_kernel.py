@@ -210,3 +210,23 @@ def test_the_built_library_is_cached_and_reused(tmp_path, monkeypatch, lib):
         assert lora_cpu_kernel.load() is not None
     finally:
         lora_cpu_kernel.load.cache_clear()
+
+
+def test_an_unwritable_cache_loads_nothing(tmp_path, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv("SWIFT_CACHE", str(blocker))
+    lora_cpu_kernel.load.cache_clear()
+    try:
+        assert lora_cpu_kernel.load() is None
+    finally:
+        lora_cpu_kernel.load.cache_clear()
+
+
+def test_the_layer_survives_the_profiler_recording_shapes(lib):
+    """The profiler casts an autograd Function's arguments to C++ types: the seed must fit int64."""
+    model = _fused_model()
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], record_shapes=True):
+        for seed in range(8):  # seeds of either sign
+            torch.manual_seed(seed)
+            model(torch.randn(2, 3, 16)).sum().backward()

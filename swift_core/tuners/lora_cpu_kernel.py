@@ -80,9 +80,13 @@ def _compiler_version(cc: str) -> str:
 
 def _build(cc: str, target: Path) -> bool:
     """Compile to a temporary file next to `target`, then rename it into place."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=target.name + ".", suffix=".tmp", dir=target.parent)
-    os.close(fd)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=target.name + ".", suffix=".tmp", dir=target.parent)
+        os.close(fd)
+    except OSError as err:  # a cache directory we cannot write: no kernels, the torch path
+        logger.debug("no place to build the LoRA CPU kernel: %s", err)
+        return False
     try:
         # OpenMP first (it shares torch's libgomp: same soname); without it the kernels run on one thread.
         for extra in (["-fopenmp"], []):
@@ -157,8 +161,11 @@ def keep_scale(cut: int) -> float:
 
 
 def draw_seed() -> int:
-    """A 64-bit seed from torch's default generator: reproducible under `torch.manual_seed`."""
-    return int(torch.randint(-(2**63), 2**63 - 1, (), dtype=torch.int64)) & (2**64 - 1)
+    """A 64-bit seed from torch's default generator: reproducible under `torch.manual_seed`.
+
+    Signed (an int64), as it passes through an autograd Function's arguments: the profiler's
+    `record_shapes` casts those to C++ types and fails on a Python int beyond int64."""
+    return int(torch.randint(-(2**63), 2**63 - 1, (), dtype=torch.int64))
 
 
 def _ptr(t: torch.Tensor) -> int:
@@ -173,7 +180,17 @@ def down(lib: Any, x: torch.Tensor, lora_a: torch.Tensor, seed: int, cut: int, s
     bits = torch.empty(rows, (n + 7) // 8, dtype=torch.uint8)
     if rows:
         lib.swift_lora_down(
-            _ptr(x), _ptr(lora_a), _ptr(z), _ptr(bits), rows, n, r, seed, cut, scale, torch.get_num_threads()
+            _ptr(x),
+            _ptr(lora_a),
+            _ptr(z),
+            _ptr(bits),
+            rows,
+            n,
+            r,
+            seed & (2**64 - 1),
+            cut,
+            scale,
+            torch.get_num_threads(),
         )
     return z, bits
 
