@@ -7,6 +7,7 @@ import shutil
 
 import pytest
 import torch
+from lora_block import Block, count_applies
 from peft import LoraConfig, get_peft_model
 
 from swift_core.train.fast_dropout import use_fast_dropout
@@ -117,16 +118,6 @@ def test_the_kernel_layer_equals_the_torch_layer_on_the_same_mask(lib, monkeypat
         torch.testing.assert_close(g, w, rtol=1e-5, atol=1e-5)
 
 
-class Block(torch.nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.q = torch.nn.Linear(16, 24)
-        self.o = torch.nn.Linear(24, 16, bias=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.o(torch.relu(self.q(x)))
-
-
 def _fused_model(dropout: float = 0.2):
     torch.manual_seed(0)
     cfg = LoraConfig(
@@ -138,21 +129,9 @@ def _fused_model(dropout: float = 0.2):
     return model.train()
 
 
-def _count(monkeypatch, cls) -> list[int]:
-    calls = [0]
-    apply = cls.apply
-
-    def counted(*args):
-        calls[0] += 1
-        return apply(*args)
-
-    monkeypatch.setattr(cls, "apply", counted)
-    return calls
-
-
 def test_the_fused_layer_uses_the_kernels_reproducibly_under_a_seed(lib, monkeypatch):
     model = _fused_model()
-    calls = _count(monkeypatch, LoraLinearKernelFunction)
+    calls = count_applies(monkeypatch, LoraLinearKernelFunction)
     x = torch.randn(3, 5, 16)
 
     def out(seed: int) -> torch.Tensor:
@@ -171,8 +150,8 @@ def test_the_fused_layer_uses_the_kernels_reproducibly_under_a_seed(lib, monkeyp
 
 def test_non_fp32_and_switched_off_keep_the_torch_path(lib, monkeypatch):
     model = _fused_model()
-    kernel_calls = _count(monkeypatch, LoraLinearKernelFunction)
-    torch_calls = _count(monkeypatch, LoraLinearFunction)
+    kernel_calls = count_applies(monkeypatch, LoraLinearKernelFunction)
+    torch_calls = count_applies(monkeypatch, LoraLinearFunction)
     with torch.no_grad():
         model.to(torch.float64)(torch.randn(2, 3, 16, dtype=torch.float64))
     assert (kernel_calls[0], torch_calls[0]) == (0, 2)  # the kernels are fp32 only

@@ -6,21 +6,12 @@ import copy
 
 import pytest
 import torch
+from lora_block import Block, count_applies
 from peft import LoraConfig, get_peft_model
 
 from swift_core.train.fast_dropout import use_fast_dropout
 from swift_core.tuners import lora_cpu_kernel, lora_fused
 from swift_core.tuners.lora_fused import use_fused_lora
-
-
-class Block(torch.nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.q = torch.nn.Linear(16, 24)  # with a bias, as Qwen2's q/k/v
-        self.o = torch.nn.Linear(24, 16, bias=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.o(torch.relu(self.q(x)))
 
 
 def _pair(dropout: float, **config):
@@ -44,15 +35,7 @@ def _run(model, x: torch.Tensor, seed: int = 1):
 
 
 def _count_calls(monkeypatch) -> list[int]:
-    calls = [0]
-    apply = lora_fused.LoraLinearFunction.apply
-
-    def counted(*args):
-        calls[0] += 1
-        return apply(*args)
-
-    monkeypatch.setattr(lora_fused.LoraLinearFunction, "apply", counted)
-    return calls
+    return count_applies(monkeypatch, lora_fused.LoraLinearFunction)
 
 
 @pytest.mark.parametrize("dropout", [0.0, 0.3])

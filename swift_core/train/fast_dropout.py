@@ -16,14 +16,15 @@ from typing import Any
 
 import torch
 
-LANES = 65536
+from swift_core.tuners.lora_cpu_kernel import LANES, keep_scale, mask_cut
 
 
 class FastDropout(torch.nn.Dropout):
     def __init__(self, p: float = 0.5) -> None:
         super().__init__(p)
-        self.cut = round(p * LANES)
-        self.scale = 1.0 / (1.0 - self.cut / LANES) if self.cut < LANES else 0.0
+        # The same rounding of p as the LoRA CPU kernels' masks.
+        self.cut = mask_cut(p)
+        self.scale = keep_scale(self.cut)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0 or x.device.type != "cpu" or not x.is_floating_point():
