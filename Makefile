@@ -51,7 +51,7 @@ test: setup lint setup-browser setup-lmeval
 	$(MAKE) test-vllm
 
 # Runs over several processes (DDP, DeepSpeed ZeRO-2/3, two nodes on loopback, resume after
-# SIGKILL). The first DeepSpeed run compiles its shared-memory op (~3-4 min on 2 cores), cached in
+# SIGKILL). The first DeepSpeed run compiles its shared-memory op (~1 min on 2 cores), cached in
 # ~/.cache/torch_extensions for later runs.
 test-distributed: setup
 	OMP_NUM_THREADS=1 $(PY) -m pytest -q -m distributed

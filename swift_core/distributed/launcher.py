@@ -10,7 +10,9 @@ is never launched again.
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
 import sys
 from dataclasses import dataclass
 
@@ -23,6 +25,8 @@ ENV = {
     "master_addr": "MASTER_ADDR",
     "master_port": "MASTER_PORT",
 }
+LAUNCHER_PID = "SWIFT_LAUNCHER_PID"  # set for the workers of `launch_if_needed`
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 @dataclass(frozen=True)
@@ -111,10 +115,13 @@ def launch_if_needed(args: object, argv: list[str] | None = None) -> None:
     runs in this process; when it returns, so does the command: `SystemExit(0)` on success, a
     one-line `WorkersFailed` with the worker's exit code otherwise (its own message is above).
     """
+    if already_launched():
+        die_with_launcher()
     plan = launch_plan(args)
     if plan is None:
         return
     from torch.distributed import run as torchrun
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
 
     command = [*plan.torchrun_args(), "-m", "swift_core", *(sys.argv[1:] if argv is None else argv)]
@@ -124,8 +131,14 @@ def launch_if_needed(args: object, argv: list[str] | None = None) -> None:
     )
     sys.stderr.flush()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ[LAUNCHER_PID] = str(os.getpid())
     try:
         torchrun.run(torchrun.parse_args(command))
+    except SignalException as exc:  # torchrun has stopped the workers; no traceback of its loop
+        raise WorkersFailed(
+            f"the run stopped: this launcher got {signal.Signals(exc.sigval).name}; its workers were stopped",
+            exit_code=128 + int(exc.sigval),
+        ) from None
     except ChildFailedError as exc:
         codes = sorted({int(f.exitcode) for f in exc.failures.values()})
         worst = next((c for c in codes if c not in (0, 2)), codes[0] if codes else 1)
@@ -134,6 +147,27 @@ def launch_if_needed(args: object, argv: list[str] | None = None) -> None:
             f"the run stopped: rank(s) {ranks} exited with {worst}", exit_code=worst
         ) from None
     raise SystemExit(0)
+
+
+def die_with_launcher() -> None:
+    """Make this worker end when the Swift launcher that started it ends, however that ends.
+
+    torchrun stops its workers when it is interrupted or terminated, but a launcher killed outright
+    (SIGKILL, a job's time limit) leaves them running, each in a session of its own: they hold the
+    accelerator, the port and the build locks of the next run. Linux's parent-death signal ends
+    them with it. Workers of another launcher (torchrun, deepspeed, mpirun) are left as they are.
+    """
+    launcher = os.environ.get(LAUNCHER_PID, "")
+    if not sys.platform.startswith("linux") or not launcher.isdigit() or os.getppid() != int(launcher):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+            return
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != int(launcher):  # it ended before the signal was set
+        raise SwiftError("the launcher of this worker has ended; stopping")
 
 
 def planned_world_size(args: object) -> int:

@@ -8,8 +8,10 @@ environment the tests run in.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -64,14 +66,40 @@ def run_swift(
     timeout: float = 300,
 ) -> subprocess.CompletedProcess[str]:
     """`python -m swift_core ARGS` in a fresh process, as a user runs it; `env` is added to this
-    process's environment without its plugin-policy variables. Output is captured as text."""
+    process's environment without its plugin-policy variables. Output is captured as text.
+
+    It runs in a session of its own, and past `timeout` the whole session is killed, not only the
+    command; the workers of a launched run (`--nproc_per_node`, each in a session of torchrun's)
+    end with their launcher. Left running they would hold the cores, ports and locks of every
+    later test.
+    """
     full_env = without_policy()
     full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "swift_core", *args],
-        capture_output=True,
+    command = [sys.executable, "-m", "swift_core", *args]
+    with subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
         env=full_env,
         cwd=cwd,
-        timeout=timeout,
-    )
+        start_new_session=True,
+    ) as proc:
+        try:
+            stdout, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill_session(proc.pid)
+            try:  # its workers end with it (die_with_launcher), closing the pipes they share
+                stdout, stderr = proc.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                stdout, stderr = (
+                    None,
+                    "(what it printed is lost: something it started still holds its output)",
+                )
+            raise subprocess.TimeoutExpired(command, timeout, output=stdout, stderr=stderr) from None
+    return subprocess.CompletedProcess(command, proc.returncode, stdout, stderr)
+
+
+def _kill_session(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)

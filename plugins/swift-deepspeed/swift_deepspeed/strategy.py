@@ -16,6 +16,7 @@ from typing import Any
 
 from swift_core.errors import SwiftError
 from swift_core.strategies.base import Strategy, StrategyContext
+from swift_deepspeed.build_locks import clear_stale_locks
 
 # DeepSpeed 0.19 calls torch.distributed functions torch 2.13 deprecates: not the user's business.
 warnings.filterwarnings(
@@ -107,6 +108,9 @@ class DeepSpeedStrategy(Strategy):
             )
 
     def trainer_arguments(self, args: Any, ctx: StrategyContext) -> dict[str, Any]:
+        # The Trainer's arguments start DeepSpeed, which builds or loads its ops under torch's
+        # build locks: one left by a killed build would hang this run before step 1.
+        clear_stale_locks()
         return {"deepspeed": self.config(ctx), "ddp_backend": ctx.runtime.dist_backend}
 
     def describe(self, ctx: StrategyContext) -> str:

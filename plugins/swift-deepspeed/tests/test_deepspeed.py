@@ -9,9 +9,11 @@ SIGKILL comes from the repository's swift-killer fixture plugin (tests/fixtures)
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 import torch
@@ -19,6 +21,20 @@ import torch
 from swift_core.testing import distributed as d
 
 LOSS_TOL, WEIGHT_TOL = 1e-4, 2e-4
+SHM_OP = "deepspeed_shm_comm"  # DeepSpeed's CPU shared-memory collective, built on first use
+
+
+def _build_cache_with_a_stale_lock(root: Path) -> Path:
+    """A torch extensions folder holding the shared-memory op (copied from the default cache when
+    an earlier run built it there, else built anew) and the lock a killed build leaves."""
+    from swift_deepspeed.build_locks import build_roots
+
+    built = next((r / SHM_OP for r in build_roots() if (r / SHM_OP / f"{SHM_OP}.so").is_file()), None)
+    if built is not None:
+        shutil.copytree(built, root / SHM_OP, ignore=shutil.ignore_patterns("lock"))
+    (root / SHM_OP).mkdir(parents=True, exist_ok=True)
+    (root / SHM_OP / "lock").touch()
+    return root
 
 
 def test_registers_without_importing_deepspeed_or_torch():
@@ -76,7 +92,18 @@ def test_zero2_resumes_after_sigkill_to_the_uninterrupted_result(setup, tmp_path
         model, data, out, "--deepspeed", "zero2", env={"PYTHONPATH": str(site), "SWIFT_KILL_AT_STEP": "3"}
     )
     assert killed.returncode != 0
-    resumed = d.distributed_sft(model, data, out, "--deepspeed", "zero2", "--resume_from_checkpoint", "auto")
+    # A kill can also land while DeepSpeed builds or loads its op, leaving torch's build lock: the
+    # resumed run starts over such a lock (in a copy of the build cache) and must not wait on it.
+    extensions = _build_cache_with_a_stale_lock(tmp_path / "torch_extensions")
+    resumed = d.distributed_sft(
+        model, data, out, "--deepspeed", "zero2", "--resume_from_checkpoint", "auto",
+        env={"TORCH_EXTENSIONS_DIR": str(extensions)}, timeout=600,
+    )  # fmt: skip
     assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert (
+        f"removed a stale build lock left by an interrupted build ({extensions / SHM_OP / 'lock'})"
+        in resumed.stderr
+    )
+    assert not (extensions / SHM_OP / "lock").exists()
     assert f"resuming from {d.checkpoint(out, 2)}" in resumed.stderr
     assert d.max_adapter_difference(d.checkpoint(out, 6), d.checkpoint(straight, 6)) < 1e-5
