@@ -94,3 +94,17 @@ def kill_then_resume(
     resumed = run(out, "--resume_from_checkpoint", "auto", env={"PYTHONPATH": str(site)})
     assert resumed.returncode == 0, resumed.stderr
     return resumed
+
+
+def built_kernel(load, what: str):
+    """A CPU kernel as this machine builds it (swift_core.native_build). A compiler here and no
+    kernel is a failure, not a skip."""
+    import pytest
+
+    from swift_core import native_build
+
+    built = load()
+    if built is None and native_build.compiler() is None:
+        pytest.skip("no C compiler on this machine")
+    assert built is not None, f"a C compiler is here, yet the {what} did not build (see its debug log)"
+    return built

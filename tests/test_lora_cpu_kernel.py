@@ -10,6 +10,7 @@ import torch
 from lora_block import Block, count_applies
 from peft import LoraConfig, get_peft_model
 
+from swift_core import native_build
 from swift_core.train.fast_dropout import use_fast_dropout
 from swift_core.tuners import lora_cpu_kernel
 from swift_core.tuners.lora_fused import LoraLinearFunction, LoraLinearKernelFunction, use_fused_lora
@@ -19,7 +20,7 @@ from swift_core.tuners.lora_fused import LoraLinearFunction, LoraLinearKernelFun
 def lib():
     """The kernels as this machine builds them. A compiler here and no kernels is a failure, not a skip."""
     built = lora_cpu_kernel.load()
-    if built is None and lora_cpu_kernel._compiler() is None:
+    if built is None and native_build.compiler() is None:
         pytest.skip("no C compiler on this machine")
     assert built is not None, (
         "a C compiler is here, yet the LoRA CPU kernel did not build (see its debug log)"
@@ -185,7 +186,7 @@ def test_the_built_library_is_cached_and_reused(tmp_path, monkeypatch, lib):
         built = list((tmp_path / "kernels").iterdir())
         assert len(built) == 1 and built[0].suffix == ".so"
         lora_cpu_kernel.load.cache_clear()
-        monkeypatch.setattr(lora_cpu_kernel, "_build", lambda *a: pytest.fail("built again"))
+        monkeypatch.setattr(native_build, "build", lambda *a: pytest.fail("built again"))
         assert lora_cpu_kernel.load() is not None
     finally:
         lora_cpu_kernel.load.cache_clear()

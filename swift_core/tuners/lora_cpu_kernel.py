@@ -9,107 +9,26 @@ counter-based hash (seeded from torch's generator, so runs are reproducible unde
 resumed run draws what the uninterrupted one drew), keeps one bit per element instead of a
 masked fp32 copy, and computes the backward from the input and those bits.
 
-The C file is compiled with the system's C compiler (`$CC`, else `cc`) into
-`$SWIFT_CACHE/kernels/` (default `~/.cache/swift/kernels/`), under a name hashing the source,
-the flags, the compiler and this CPU's feature flags; written to a temporary file and renamed,
-so a half-built library never looks finished and concurrent ranks do not clash. Where there is
-no compiler, the build fails or `SWIFT_CPU_KERNELS=0` is set, `load()` returns None and the fused
-LoRA layer keeps its torch path (same formula, torch's random draws).
+The C file is built on first use by `swift_core.native_build` (the system's compiler, cached in
+`$SWIFT_CACHE/kernels/`). Where there is no compiler, the build fails or `SWIFT_CPU_KERNELS=0` is
+set, `load()` returns None and the fused LoRA layer keeps its torch path (same formula, torch's
+random draws).
 """
 
 from __future__ import annotations
 
 import ctypes
 import functools
-import hashlib
-import logging
-import os
-import platform
-import shutil
-import subprocess
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
-logger = logging.getLogger(__name__)
+from swift_core import native_build
 
 SOURCE = Path(__file__).with_name("lora_cpu_kernel.c")
 ABI = 1
-# No -ffast-math: linking a shared library with it sets flush-to-zero for the whole process.
-FLAGS = [
-    "-O3",
-    "-march=native",
-    "-fno-math-errno",
-    "-fno-trapping-math",
-    "-fassociative-math",
-    "-fno-signed-zeros",
-    "-ffp-contract=fast",
-    "-shared",
-    "-fPIC",
-]
 LANES = 65536  # the mask's resolution: p rounded to 1/65,536
-
-
-def cache_dir() -> Path:
-    base = os.environ.get("SWIFT_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "swift")
-    return Path(base) / "kernels"
-
-
-def _cpu_flags() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith(("flags", "Features")):
-                return line
-    except OSError:
-        pass
-    return platform.processor()
-
-
-def _compiler() -> str | None:
-    return shutil.which(os.environ.get("CC") or "cc") or shutil.which("gcc") or shutil.which("clang")
-
-
-def _compiler_version(cc: str) -> str:
-    try:
-        return subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=30).stdout
-    except (OSError, subprocess.SubprocessError):
-        return ""
-
-
-def _build(cc: str, target: Path) -> bool:
-    """Compile to a temporary file next to `target`, then rename it into place."""
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=target.name + ".", suffix=".tmp", dir=target.parent)
-        os.close(fd)
-    except OSError as err:  # a cache directory we cannot write: no kernels, the torch path
-        logger.debug("no place to build the LoRA CPU kernel: %s", err)
-        return False
-    try:
-        # OpenMP first (it shares torch's libgomp: same soname); without it the kernels run on one thread.
-        for extra in (["-fopenmp"], []):
-            cmd = [cc, *FLAGS, *extra, "-o", tmp, str(SOURCE)]
-            done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-            if done.returncode == 0:
-                os.replace(tmp, target)
-                return True
-            logger.debug("building the LoRA CPU kernel failed: %s\n%s", " ".join(cmd), done.stderr[-2000:])
-        return False
-    except (OSError, subprocess.SubprocessError) as err:
-        logger.debug("building the LoRA CPU kernel failed: %s", err)
-        return False
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def library_path(cc: str) -> Path:
-    key = "\n".join(
-        [SOURCE.read_text(), " ".join(FLAGS), _compiler_version(cc), _cpu_flags(), platform.machine()]
-    )
-    return cache_dir() / f"lora_cpu_kernel-{hashlib.sha256(key.encode()).hexdigest()[:16]}.so"
 
 
 def _bind(lib: ctypes.CDLL) -> ctypes.CDLL:
@@ -134,20 +53,10 @@ def _bind(lib: ctypes.CDLL) -> ctypes.CDLL:
 @functools.cache
 def load() -> ctypes.CDLL | None:
     """The built kernels, or None where they cannot be had (the caller keeps its torch path)."""
-    if os.environ.get("SWIFT_CPU_KERNELS", "1").strip().lower() in ("0", "false", "no", "off"):
+    lib = native_build.load_library(SOURCE)
+    if lib is None:
         return None
-    cc = _compiler()
-    if cc is None:
-        logger.debug("no C compiler: the LoRA CPU kernel is not used")
-        return None
-    target = library_path(cc)
-    if not target.exists() and not _build(cc, target):
-        return None
-    try:
-        lib = _bind(ctypes.CDLL(str(target)))
-    except OSError as err:
-        logger.debug("loading %s failed: %s", target, err)
-        return None
+    lib = _bind(lib)
     return lib if lib.swift_lora_kernel_abi() == ABI else None
 
 

@@ -258,9 +258,16 @@ def use_fused_lora(model: Any) -> int:
     except ImportError:
         return 0
     count = 0
+    dropout_on_cpu = False
     for module in model.modules():
         if type(module) is LoraLinear and not hasattr(module, FUSED_ATTR):
             setattr(module, FUSED_ATTR, module.forward)
             module.forward = types.MethodType(fused_lora_forward, module)
             count += 1
+            dropout_on_cpu = dropout_on_cpu or (
+                module.weight.device.type == "cpu"
+                and any(isinstance(d, torch.nn.Dropout) and d.p > 0 for d in module.lora_dropout.values())
+            )
+    if dropout_on_cpu:
+        lora_cpu_kernel.load()  # built now, while the run sets up, rather than inside its first step
     return count
