@@ -9,7 +9,10 @@ the table gives the fastest and the median step and % of the fp32 matmul limit m
 same run (4 x params FLOPs per token).
 
 - peft: peft's LoRA layers and torch's nn.Dropout (what a user of transformers + peft runs).
-- swift: FastDropout plus the fused LoRA layer (swift_core/tuners/lora_fused.py).
+- swift, LoRA only: FastDropout plus the fused LoRA layer (swift_core/tuners/lora_fused.py) and
+  its CPU kernels, transformers' own RMSNorm and rotary embedding.
+- swift: all of the above plus the RMSNorm, RoPE and SwiGLU kernels (swift_core/train/
+  rms_norm_cpu.py, rope_cpu.py, swiglu_cpu.py): what `swift sft` runs.
 
     .venv/bin/python bench/lora_step.py [--rounds 5] [--threads 1] [--work DIR]
 """
@@ -19,6 +22,7 @@ from __future__ import annotations
 import argparse
 import copy
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -57,6 +61,9 @@ def measure(work: Path, args: argparse.Namespace) -> None:
     from swift_core.train.chunked_loss import causal_lm_loss, output_head
     from swift_core.train.fast_dropout import use_fast_dropout
     from swift_core.train.packed_attention import use_packed_attention
+    from swift_core.train.rms_norm_cpu import use_fast_rms_norm
+    from swift_core.train.rope_cpu import use_fast_rope
+    from swift_core.train.swiglu_cpu import use_fast_swiglu
     from swift_core.tuners.lora_fused import use_fused_lora
 
     # The heap policy of a padding-free `swift sft` loop on the CPU runtime (runtimes.host_memory),
@@ -68,10 +75,21 @@ def measure(work: Path, args: argparse.Namespace) -> None:
     use_packed_attention(base)
     config = LoraConfig(r=8, lora_alpha=32, lora_dropout=0.05, target_modules="all-linear")
     peft_model = get_peft_model(base, config)
-    swift_model = copy.deepcopy(peft_model)
-    use_fast_dropout(swift_model)
-    use_fused_lora(swift_model)
-    variants = {"peft": peft_model, "swift": swift_model}
+    lora_only = copy.deepcopy(peft_model)
+    use_fast_dropout(lora_only)
+    use_fused_lora(lora_only)
+    swift_model = copy.deepcopy(lora_only)
+    use_fast_rms_norm(swift_model)
+    use_fast_swiglu(swift_model)
+    modeling = sys.modules[type(base).__module__]
+    own_rope = modeling.apply_rotary_pos_emb
+    use_fast_rope(swift_model)  # process-wide: each variant below sets the one it runs with
+    fast_rope = modeling.apply_rotary_pos_emb
+    variants = {
+        "peft": (peft_model, own_rope),
+        "swift, LoRA only": (lora_only, own_rope),
+        "swift": (swift_model, fast_rope),
+    }
 
     tokens = sum(LENGTHS)
     ids = torch.randint(0, base.config.vocab_size, (1, tokens))
@@ -89,7 +107,8 @@ def measure(work: Path, args: argparse.Namespace) -> None:
 
     times: dict[str, list[float]] = {name: [] for name in variants}
     for r in range(args.rounds):
-        for name, model in variants.items():
+        for name, (model, rope) in variants.items():
+            modeling.apply_rotary_pos_emb = rope
             torch.manual_seed(r)
             started = time.perf_counter()
             step(model)

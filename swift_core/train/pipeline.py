@@ -251,11 +251,13 @@ def load_trainable_model(
     from swift_core.train.fast_dropout import use_fast_dropout
     from swift_core.train.rms_norm_cpu import use_fast_rms_norm
     from swift_core.train.rope_cpu import use_fast_rope
+    from swift_core.train.swiglu_cpu import use_fast_swiglu
 
     use_fast_dropout(model)  # LoRA's input dropout, a tenth of a CPU step with torch's own
     # One pass each way for fp32 on the CPU; what the kernels do not compute exactly keeps its own.
     use_fast_rms_norm(model)
     use_fast_rope(model)
+    use_fast_swiglu(model)
     manager.hook.after_model_load(model=model, tokenizer=setup.tokenizer, args=args)
     return model
 
