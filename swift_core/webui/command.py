@@ -66,6 +66,9 @@ def _serve(host: str, port: int, token: str | None, work_dir: str, chat_engine: 
         sock.bind((host, port))
     except OSError as exc:
         raise SwiftError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    # Listening before the address is printed: a client that reads it and connects at once is
+    # queued until uvicorn accepts, rather than refused while the app still starts up.
+    sock.listen(2048)
     bound = sock.getsockname()[1]
     shown = "localhost" if host in ("127.0.0.1", "::1", "localhost") else host
     url = f"http://{shown}:{bound}/" + (f"?token={token}" if token else "")
